@@ -1,0 +1,211 @@
+"""Case use cases: open a case and apply a transition, each in the caller's one transaction.
+
+A transition loads the case, asks the stage tables whether the action is allowed for this actor and
+whether its guards hold, then writes the new step with a bumped version (a conditional UPDATE: a stale
+version is a ``Conflict``, never a lost update), appends the event, moves tasks and deadlines and writes
+the outbox. Any refusal raises before the first write, and the caller's rollback undoes any partial work.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, select
+
+from engine import deadlines, outbox, tasks
+from engine.audit import append_event
+from engine.db import utcnow
+from engine.errors import Conflict, InvalidInput, NotFound
+from engine.machine import Actor, Facts, Transition
+from engine.models import Case, Child, Consent, Referral
+from engine.states import CASE_MACHINE
+
+OPEN_REFERRAL_STATES = ("draft", "requested", "accepted", "in_progress", "on_hold")
+REPORT_SOURCES = ("helpline_111", "school", "health_station", "family", "collaborator", "survey", "other")
+URGENCY_LEVELS = ("normal", "urgent")
+
+
+def open_case(
+    session: Session,
+    *,
+    child_id: int,
+    actor: Actor,
+    source: str,
+    urgency: str = "normal",
+    note: str | None = None,
+    now: datetime | None = None,
+) -> Case:
+    """Record a report about a child: the case starts at pre-intake, step ``reported``."""
+    now = now or utcnow()
+    child = session.get(Child, child_id)
+    if child is None:
+        raise NotFound(what=f"child {child_id}")
+    if actor.role not in ("caseworker", "supervisor"):
+        raise InvalidInput(detail=f"role {actor.role} cannot open cases")
+    if source not in REPORT_SOURCES:
+        raise InvalidInput(detail=f"source must be one of {', '.join(REPORT_SOURCES)}")
+    if urgency not in URGENCY_LEVELS:
+        raise InvalidInput(detail=f"urgency must be one of {', '.join(URGENCY_LEVELS)}")
+    initial = CASE_MACHINE.initial
+    case = Case(
+        child_id=child_id,
+        unit_code=child.commune_code,
+        stage=CASE_MACHINE.stage_of(initial),
+        step=initial,
+        version=1,
+        owner_id=actor.user_id,
+        urgency=urgency,
+        source=source,
+        data={"report": {"source": source, "note": note, "at": now.isoformat()}},
+        opened_at=now,
+        updated_at=now,
+    )
+    session.add(case)
+    session.flush()
+    assert case.id is not None
+    event = append_event(
+        session, case_id=case.id, entity="case", entity_version=1, action="report", from_state=None,
+        to_state=initial, actor=actor, at=now, payload={"source": source, "urgency": urgency, "note": note},
+    )
+    _enter_step(session, case, initial, "case.reported", now)
+    outbox.on_case_event(session, case, event)
+    return case
+
+
+def transition_case(
+    session: Session,
+    case_id: int,
+    action: str,
+    actor: Actor,
+    expected_version: int,
+    payload: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> Case:
+    now = now or utcnow()
+    payload = dict(payload or {})
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(what=f"case {case_id}")
+    if case.version != expected_version:
+        raise Conflict(current=case.version, expected=expected_version)
+    facts = gather_facts(session, case, actor, payload, now)
+    tr = CASE_MACHINE.decide(facts, action)
+    return _apply(session, case, tr, facts, expected_version)
+
+
+def gather_facts(session: Session, case: Case, actor: Actor, payload: dict[str, Any], now: datetime) -> Facts:
+    child = session.get(Child, case.child_id)
+    consents = session.exec(
+        select(Consent).where(Consent.case_id == case.id, Consent.revoked_at.is_(None))  # type: ignore[union-attr]
+    ).all()
+    return Facts(
+        step=case.step,
+        actor=actor,
+        payload=payload,
+        now=now,
+        data=case.data,
+        child_birth_date=child.date_of_birth if child else None,
+        consents=tuple((c.given_by, frozenset(c.domains)) for c in consents),
+        open_items=tuple(open_items(session, case.id or 0)),
+        owner_id=case.owner_id,
+        urgency=case.urgency,
+    )
+
+
+def open_items(session: Session, case_id: int) -> list[str]:
+    """What the case started and is still open: its referrals that have not ended."""
+    rows = session.execute(
+        sa.select(Referral.id, Referral.service_code, Referral.state)
+        .where(Referral.case_id == case_id, Referral.state.in_(OPEN_REFERRAL_STATES))  # type: ignore[attr-defined]
+        .order_by(Referral.id)
+    ).all()
+    return [f"REF-{rid} {service} ({state})" for rid, service, state in rows]
+
+
+def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_version: int) -> Case:
+    now = facts.now
+    assert case.id is not None
+    new_data = dict(case.data)
+    if tr.effect is not None:
+        new_data.update(tr.effect(facts))
+    target_stage = CASE_MACHINE.stage_of(tr.target)
+    closing = CASE_MACHINE.steps[tr.target].final
+    values: dict[str, Any] = {
+        "step": tr.target,
+        "stage": target_stage,
+        "version": expected_version + 1,
+        "data": new_data,
+        "updated_at": now,
+    }
+    if closing and not CASE_MACHINE.steps[tr.source].final:
+        values["closed_at"] = now
+    if tr.source == "closed" and not closing:
+        values["closed_at"] = None
+    if tr.action == "verify" and facts.payload.get("urgency"):
+        values["urgency"] = facts.payload["urgency"]
+    result = session.execute(
+        sa.update(Case).where(Case.id == case.id, Case.version == expected_version).values(**values)  # type: ignore[arg-type]
+    )
+    if result.rowcount != 1:  # type: ignore[attr-defined]
+        session.rollback()
+        current = session.execute(sa.select(Case.version).where(Case.id == case.id)).scalar()
+        raise Conflict(current=current, expected=expected_version)
+    session.refresh(case)
+    _record_side_facts(session, case, tr, facts)
+    event = append_event(
+        session, case_id=case.id, entity="case", entity_version=case.version, action=tr.action,
+        from_state=tr.source, to_state=tr.target, actor=facts.actor, at=now,
+        reason=facts.payload.get("reason"), payload=dict(facts.payload),
+    )
+    moved = tr.source != tr.target
+    if moved or tr.deadline_key:
+        tasks.close_tasks(session, case_id=case.id, now=now, case_level_only=True)
+        deadlines.on_leave(session, case_id=case.id, now=now)
+        _enter_step(session, case, tr.target, tr.deadline_key, now)
+    outbox.on_case_event(session, case, event)
+    return case
+
+
+def _record_side_facts(session: Session, case: Case, tr: Transition, facts: Facts) -> None:
+    """Records that an action creates beside the case itself."""
+    if tr.action == "record_consent":
+        domains = facts.payload.get("domains") or []
+        if not isinstance(domains, list):
+            domains = [domains]
+        session.add(
+            Consent(
+                case_id=case.id or 0,
+                given_by=facts.payload["given_by"],
+                name=str(facts.payload["name"]),
+                domains=[str(d) for d in domains],
+                recorded_at=facts.now,
+                recorded_by=facts.actor.user_id,
+            )
+        )
+
+
+def _enter_step(session: Session, case: Case, step: str, deadline_key: str | None, now: datetime) -> None:
+    """Open the clock and the task of a step that waits on someone."""
+    waits_on = CASE_MACHINE.steps[step].waits_on
+    if waits_on is None:
+        return
+    assert case.id is not None
+    owner: dict[str, Any]
+    if waits_on == "supervisor" or case.owner_id is None:
+        role = "supervisor" if waits_on == "supervisor" else "caseworker"
+        owner = {"owner_unit_code": case.unit_code, "owner_role": role}
+    else:
+        owner = {"owner_user_id": case.owner_id}
+    due = None
+    if deadline_key:
+        due = deadlines.on_enter(session, policy_key=deadline_key, case_id=case.id, now=now, **owner)
+    tasks.open_task(session, case_id=case.id, kind=step, now=now, due_at=due, **owner)
+
+
+def get_case(session: Session, case_id: int) -> Case:
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(what=f"case {case_id}")
+    return case

@@ -1,0 +1,57 @@
+"""One Settings class for the whole project (prefix ``KETNOI_``).
+
+Nothing needs configuring for the embedded default: a SQLite file in the data folder.
+A placeholder secret is refused unless the project runs in development mode.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "changeme", "secret", "dev", "development"})
+DEV_SECRET = "dev-only-not-a-secret"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="KETNOI_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("data")
+    database_url: str = ""
+    secret_key: str = DEV_SECRET
+    default_language: Literal["vi", "en"] = "vi"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    base_url: str = "http://127.0.0.1:8000"
+    reference_dir: Path | None = None
+    policy_file: Path | None = None
+    plan_file: Path | None = None
+    access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
+    prefect_api_url: str | None = None
+
+    @model_validator(mode="after")
+    def _fill_defaults_and_refuse_placeholders(self) -> Settings:
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'ketnoi.sqlite3').as_posix()}"
+        if self.environment != "development":
+            if self.secret_key in PLACEHOLDER_SECRETS or self.secret_key == DEV_SECRET or len(self.secret_key) < 16:
+                raise ValueError(
+                    "KETNOI_SECRET_KEY is a placeholder or too short; set a real secret (16+ characters) "
+                    "outside development / KETNOI_SECRET_KEY là giá trị mặc định hoặc quá ngắn"
+                )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def ensure_data_dir(self) -> Path:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        return self.data_dir
+
+
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,28 @@
+"""Stage 4 — Dừng chăm sóc / đóng hồ sơ (closure): proposed, approved, follow-up, and reopening."""
+
+from engine.machine import Step, t
+from engine.states.guards import nothing_left_open, requires, store
+
+STAGE = "closure"
+CASEWORKERS = ("caseworker", "supervisor")
+
+STEPS = [
+    Step("closure_proposed", STAGE, waits_on="supervisor"),
+    Step("closed", STAGE, final=True),
+]
+
+TRANSITIONS = [
+    *t("closure_proposed", "approve_closure", "closed", ("supervisor",), nothing_left_open,
+       effect=store("closure_approval", "note", author=True),
+       vi="Phê duyệt đóng hồ sơ", en="Approve closure"),
+    *t("closure_proposed", "reject_closure", "in_care", ("supervisor",), requires("reason"),
+       deadline="case.in_care", effect=store("closure_rejected", "reason", author=True),
+       vi="Không duyệt đóng hồ sơ", en="Refuse closure"),
+    *t("closed", "record_follow_up", "closed", CASEWORKERS, requires("note"),
+       effect=store("follow_up", "note", author=True),
+       vi="Theo dõi sau khi đóng", en="Record follow-up"),
+    # Reopening returns the case to intake.
+    *t("closed", "reopen", "needs_assessment", CASEWORKERS, requires("reason"),
+       deadline="case.needs_assessment", effect=store("reopened", "reason", author=True),
+       vi="Mở lại hồ sơ", en="Reopen"),
+]

@@ -1,0 +1,55 @@
+"""Users and their passwords (argon2 hashes)."""
+
+from __future__ import annotations
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from sqlmodel import Session, select
+
+from engine.errors import InvalidInput
+from engine.machine import Actor
+from engine.models import Agency, Unit, User
+
+USER_ROLES = ("caseworker", "agency_staff", "supervisor", "admin")
+_hasher = PasswordHasher()
+
+
+def hash_password(password: str) -> str:
+    return _hasher.hash(password)
+
+
+def verify_password(password_hash: str, password: str) -> bool:
+    try:
+        return _hasher.verify(password_hash, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def add_user(
+    session: Session, *, login: str, password: str, role: str, unit_code: str, agency_code: str | None = None,
+    full_name: str = "", email: str | None = None, language: str = "vi",
+) -> User:
+    if role not in USER_ROLES:
+        raise InvalidInput(detail=f"role must be one of {', '.join(USER_ROLES)}")
+    if len(password) < 8:
+        raise InvalidInput(detail="password must have at least 8 characters")
+    if session.get(Unit, unit_code) is None:
+        raise InvalidInput(detail=f"unknown unit '{unit_code}'")
+    if role == "agency_staff" and not agency_code:
+        raise InvalidInput(detail="agency staff need --agency")
+    if agency_code is not None and session.get(Agency, agency_code) is None:
+        raise InvalidInput(detail=f"unknown agency '{agency_code}'")
+    if session.exec(select(User).where(User.login == login)).first() is not None:
+        raise InvalidInput(detail=f"login '{login}' is taken")
+    user = User(
+        login=login, full_name=full_name or login, password_hash=hash_password(password), role=role,
+        unit_code=unit_code, agency_code=agency_code, email=email, language=language,
+    )
+    session.add(user)
+    session.flush()
+    return user
+
+
+def actor_of(user: User) -> Actor:
+    return Actor(user_id=user.id, role=user.role, unit_code=user.unit_code, agency_code=user.agency_code,
+                 login=user.login)

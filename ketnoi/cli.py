@@ -1,0 +1,160 @@
+"""The ``ketnoi`` command. Each command is a thin call to one service function.
+
+Errors are printed as plain messages (Vietnamese, then English) and exit with status 1; nothing changes.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+
+from engine.errors import DomainError
+from ketnoi.bootstrap import Container, build
+
+app = typer.Typer(help="Kết Nối — case referrals for children with disabilities.", no_args_is_help=True)
+db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
+load_app = typer.Typer(help="Load reference data from files.", no_args_is_help=True)
+user_app = typer.Typer(help="Users.", no_args_is_help=True)
+case_app = typer.Typer(help="Cases.", no_args_is_help=True)
+report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(load_app, name="load")
+app.add_typer(user_app, name="user")
+app.add_typer(case_app, name="case")
+app.add_typer(report_app, name="report")
+
+
+def fail(message: str) -> None:
+    typer.echo(message, err=True)
+    raise typer.Exit(1)
+
+
+@contextmanager
+def plain_errors() -> Iterator[None]:
+    """Domain and validation errors become a plain message, never a traceback."""
+    try:
+        yield
+    except DomainError as exc:
+        fail(f"Lỗi: {exc.message('vi')}\nError: {exc.message('en')}")
+    except ValidationError as exc:
+        details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        fail(f"Lỗi: dữ liệu không hợp lệ / Error: invalid input — {details}")
+
+
+def container() -> Container:
+    with plain_errors():
+        try:
+            return build()
+        except ValidationError as exc:
+            fail(f"Lỗi cấu hình / Configuration error: {exc.errors()[0]['msg']}")
+            raise
+
+
+def parse_when(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"Thời điểm không hợp lệ / invalid time: {value!r} (ISO 8601, e.g. 2027-02-10T09:00:00+07:00)")
+        raise
+    if when.tzinfo is None:
+        fail("Thời điểm cần múi giờ / the time needs a UTC offset, e.g. +07:00")
+    return when
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Apply every migration to the configured database."""
+    from engine.schema import upgrade
+
+    c = container()
+    if c.settings.is_sqlite:
+        c.settings.ensure_data_dir()
+    upgrade(c.settings.database_url)
+    typer.echo("Đã cập nhật cơ sở dữ liệu / database is up to date")
+
+
+@load_app.command("reference")
+def load_reference_cmd(
+    directory: Annotated[Path | None, typer.Argument(help="folder of CSV files; default: the shipped data")] = None,
+) -> None:
+    """Load units, service catalogue, agencies and coverage (all or nothing; loading twice changes nothing)."""
+    from engine.db import transaction
+    from engine.reference import load_reference
+
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        counts = load_reference(session, directory)
+    for table in counts.inserted:
+        typer.echo(f"{table}: +{counts.inserted[table]} ~{counts.updated.get(table, 0)}")
+    if not counts.changed:
+        typer.echo("Không có thay đổi / nothing changed")
+
+
+@user_app.command("add")
+def user_add(
+    login: str,
+    role: Annotated[str, typer.Option(help="caseworker, agency_staff, supervisor or admin")],
+    unit: Annotated[str, typer.Option(help="unit code, e.g. 05443")],
+    agency: Annotated[str | None, typer.Option(help="agency code (agency staff)")] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    full_name: Annotated[str, typer.Option()] = "",
+    language: Annotated[str, typer.Option()] = "vi",
+) -> None:
+    """Add a user; the password comes from a prompt, or from standard input when it is not a terminal."""
+    from engine.db import transaction
+    from engine.users import add_user
+
+    if sys.stdin.isatty():
+        password = typer.prompt("Mật khẩu / password", hide_input=True, confirmation_prompt=True)
+    else:
+        password = sys.stdin.readline().rstrip("\n")
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        user = add_user(session, login=login, password=password, role=role, unit_code=unit, agency_code=agency,
+                        email=email, full_name=full_name, language=language)
+    typer.echo(f"Đã thêm người dùng / user added: {user.login} ({user.role}, {user.unit_code})")
+
+
+@case_app.command("timeline")
+def case_timeline(
+    case_id: int,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Print a case's timeline from its events."""
+    from engine.audit import timeline
+    from engine.cases import get_case
+    from engine.db import transaction
+
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        case = get_case(session, case_id)
+        events = timeline(session, case_id)
+        rows = [
+            {"at": e.at.isoformat(), "entity": e.entity, "referral_id": e.referral_id, "action": e.action,
+             "from": e.from_state, "to": e.to_state, "actor_id": e.actor_id, "version": e.entity_version,
+             "reason": e.reason}
+            for e in events
+        ]
+        header = f"{case.reference}: {case.stage}/{case.step} v{case.version}"
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    typer.echo(header)
+    for r in rows:
+        what = r["entity"] if r["referral_id"] is None else f"REF-{r['referral_id']}"
+        typer.echo(f"{r['at'][:19]}  {what:8}  {r['action']:20} {r['from'] or '-'} → {r['to'] or '-'}"
+                   f"  v{r['version']}  {r['reason'] or ''}")
+
+
+def main() -> None:
+    app()
