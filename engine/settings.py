@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     plan_file: Path | None = None
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     prefect_api_url: str | None = None
+    # Outgoing mail for agencies and users without apprise URLs, e.g. mailto://127.0.0.1:8025?from=noreply@ketnoi.local
+    smtp_url: str | None = None
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
