@@ -1,7 +1,7 @@
 """Stage 4 — Dừng chăm sóc / đóng hồ sơ (closure): proposed, approved, follow-up, and reopening."""
 
 from engine.machine import Step, t
-from engine.states.guards import nothing_left_open, requires, store
+from engine.states.guards import consent_of_guardian_and_child, nothing_left_open, requires, store
 
 STAGE = "closure"
 CASEWORKERS = ("caseworker", "supervisor")
@@ -21,8 +21,9 @@ TRANSITIONS = [
     *t("closed", "record_follow_up", "closed", CASEWORKERS, requires("note"),
        effect=store("follow_up", "note", author=True),
        vi="Theo dõi sau khi đóng", en="Record follow-up"),
-    # Reopening returns the case to intake.
-    *t("closed", "reopen", "needs_assessment", CASEWORKERS, requires("reason"),
+    # Reopening returns the case to intake, so intake's consent rule holds here too: a case closed at
+    # pre-intake (not eligible) never had consent recorded and must not slip into intake without it.
+    *t("closed", "reopen", "needs_assessment", CASEWORKERS, requires("reason"), consent_of_guardian_and_child,
        deadline="case.needs_assessment", effect=store("reopened", "reason", author=True),
        vi="Mở lại hồ sơ", en="Reopen"),
 ]

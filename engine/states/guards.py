@@ -20,7 +20,7 @@ def requires(field: str, allowed: Collection[str] | None = None) -> Guard:
 
     def guard(facts: Facts) -> None:
         value = facts.payload.get(field)
-        if value is None or value == "" or value == []:
+        if value is None or value == [] or value == {} or (isinstance(value, str) and not value.strip()):
             raise TransitionRefused("guard.payload_missing", field=field)
         if allowed is not None:
             values = value if isinstance(value, list) else [value]
