@@ -156,5 +156,19 @@ def case_timeline(
                    f"  v{r['version']}  {r['reason'] or ''}")
 
 
+@app.command("worker")
+def worker_cmd() -> None:
+    """Serve the scheduled flows (sweep, delivery, reviews, reports) against the Prefect server named by
+    KETNOI_PREFECT_API_URL or PREFECT_API_URL; start more workers on other machines to scale out."""
+    c = container()
+    c.prefect_environment()  # before importing Prefect: it reads PREFECT_HOME early
+    from flows.serve import PrefectNotConfigured, run_worker
+
+    try:
+        run_worker(c)
+    except PrefectNotConfigured as exc:
+        fail(str(exc))
+
+
 def main() -> None:
     app()
