@@ -1,0 +1,130 @@
+"""Sign-in: the OAuth2 password flow issuing short-lived JWT bearer tokens (HS256, the configured secret).
+
+``authenticate`` is the one place passwords are checked and failed sign-ins slowed down, so the pages can
+reuse it behind a session cookie. After ``MAX_FAILURES`` failed attempts for one login within ``WINDOW``
+(counted since its last success), further attempts are refused with 429 and a Retry-After until the oldest
+counted failure leaves the window; refused attempts are not verified at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from math import ceil
+from typing import Annotated, Any
+
+import jwt
+import sqlalchemy as sa
+from fastapi import APIRouter, Depends
+from fastapi.security import OAuth2PasswordRequestForm
+from pydantic import BaseModel, ConfigDict
+from sqlmodel import Session
+
+from api.deps import ContainerDep
+from api.problems import ApiProblem
+from engine.db import transaction, utcnow
+from engine.models import LoginAttempt, User
+from engine.settings import Settings
+from engine.users import hash_password, verify_password
+
+MAX_FAILURES = 5
+WINDOW = timedelta(minutes=15)
+ALGORITHM = "HS256"
+# verified when the login is unknown, so a wrong login costs the same time as a wrong password
+_DUMMY_HASH = hash_password("not-a-real-password-for-timing")
+
+router = APIRouter(prefix="/auth", tags=["auth"])
+
+
+@dataclass(frozen=True)
+class SignIn:
+    user: User | None
+    retry_after: int | None = None  # seconds, when refused for too many failures
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+def _retry_after(session: Session, login: str, now: datetime) -> int | None:
+    last_ok = (
+        sa.select(sa.func.max(LoginAttempt.at)).where(LoginAttempt.login == login, LoginAttempt.ok.is_(True))  # type: ignore[attr-defined]
+        .scalar_subquery()
+    )
+    since = now - WINDOW
+    failures = list(session.execute(
+        sa.select(LoginAttempt.at)
+        .where(LoginAttempt.login == login, LoginAttempt.ok.is_(False), LoginAttempt.at > since,  # type: ignore[attr-defined]
+               sa.or_(last_ok.is_(None), LoginAttempt.at > last_ok))
+        .order_by(LoginAttempt.at.desc())  # type: ignore[attr-defined]
+        .limit(MAX_FAILURES)
+    ).scalars())
+    if len(failures) < MAX_FAILURES:
+        return None
+    free_at = failures[-1] + WINDOW
+    return max(1, ceil((free_at - now).total_seconds()))
+
+
+def authenticate(session: Session, login: str, password: str, *, now: datetime | None = None) -> SignIn:
+    """Check a sign-in and record the attempt in ``session`` (commit it even when the sign-in fails)."""
+    now = now or utcnow()
+    login = login.strip()
+    retry_after = _retry_after(session, login, now)
+    if retry_after is not None:
+        return SignIn(None, retry_after)
+    user = session.execute(sa.select(User).where(User.login == login)).scalar_one_or_none()
+    ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and bool(user and user.active)
+    session.add(LoginAttempt(login=login, at=now, ok=ok))
+    session.flush()
+    return SignIn(user if ok else None)
+
+
+def issue_token(user: User, settings: Settings, *, now: datetime | None = None) -> str:
+    now = now or utcnow()
+    claims: dict[str, Any] = {
+        "sub": str(user.id), "role": user.role, "iat": now,
+        "exp": now + timedelta(minutes=settings.access_token_minutes), "typ": "access",
+    }
+    return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM)
+
+
+def user_from_token(session: Session, token: str, settings: Settings) -> User | None:
+    """The active user a valid, unexpired token names, or None."""
+    try:
+        claims = jwt.decode(token, settings.secret_key, algorithms=[ALGORITHM],
+                            options={"require": ["exp", "sub", "iat"]})
+        user_id = int(claims["sub"])
+    except (jwt.PyJWTError, ValueError, TypeError):
+        return None
+    if claims.get("typ") != "access":
+        return None
+    user = session.get(User, user_id)
+    if user is None or not user.active:
+        return None
+    return user
+
+
+class Token(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"access_token": "eyJhbGciOiJIUzI1NiIs...", "token_type": "bearer", "expires_in": 1800}
+    ]})
+    access_token: str
+    token_type: str = "bearer"
+    expires_in: int
+
+
+@router.post(
+    "/token", response_model=Token, summary="Sign in (OAuth2 password flow)",
+    responses={401: {"description": "wrong login or password"}, 429: {"description": "too many failed sign-ins"}},
+)
+def sign_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], container: ContainerDep) -> Token:
+    """Exchange a login and password for a short-lived bearer token (`username=lan&password=...`)."""
+    with transaction(container.db) as session:  # its own transaction: failed attempts must be kept
+        result = authenticate(session, form.username, form.password)
+    if result.retry_after is not None:
+        raise ApiProblem(429, "api.too_many_attempts", headers={"Retry-After": str(result.retry_after)},
+                         seconds=result.retry_after)
+    if result.user is None:
+        raise ApiProblem(401, "api.bad_credentials", headers={"WWW-Authenticate": "Bearer"})
+    settings = container.settings
+    return Token(access_token=issue_token(result.user, settings), expires_in=settings.access_token_minutes * 60)

@@ -1,0 +1,106 @@
+"""``Idempotency-Key`` for POSTs that create or transition, and ETag / If-Match for versioned records.
+
+The first successful response (status and body) is stored in ``IdempotencyRecord`` in the same transaction
+as the change it answers, so a replay by the same user with the same key returns that response and changes
+nothing. The request's fingerprint (method, path, body hash) is kept with it: the same key sent with another
+path or body is refused (422). Refusals are not stored: nothing changed, so sending again is harmless.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from fastapi import Depends, Header, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.responses import JSONResponse
+from sqlmodel import Session
+
+from api.deps import CurrentUser, DbSession
+from api.problems import ApiProblem
+from engine.db import utcnow
+from engine.models import IdempotencyRecord
+
+MAX_KEY_LENGTH = 200
+_ETAG = re.compile(r'^\s*(?:W/)?"?(\d{1,9})"?\s*$')
+
+
+def etag_of(version: int) -> str:
+    return f'"{version}"'
+
+
+def expected_version(if_match: str | None) -> int:
+    """The version named by an ``If-Match`` header: missing → 428, unreadable → 422."""
+    if if_match is None or not if_match.strip():
+        raise ApiProblem(428, "api.if_match_required")
+    found = _ETAG.match(if_match)
+    if found is None:
+        raise ApiProblem(422, "api.if_match_invalid", value=if_match[:40])
+    return int(found.group(1))
+
+
+IfMatch = Annotated[str | None, Header(
+    description='The ETag of the record as last read, e.g. `"3"`; required', examples=['"3"'])]
+
+
+@dataclass
+class Idempotency:
+    session: Session
+    user_id: int
+    key: str | None
+    fingerprint: str
+
+    def replay(self) -> JSONResponse | None:
+        """The stored response for this key, or None when the key is new (or absent)."""
+        if self.key is None:
+            return None
+        record = self.session.get(IdempotencyRecord, (self.key, self.user_id))
+        if record is None:
+            return None
+        if record.path != self.fingerprint:
+            raise ApiProblem(422, "api.idempotency_mismatch")
+        body = json.loads(record.body)
+        headers = {"Idempotent-Replayed": "true"}
+        if isinstance(body, dict) and isinstance(body.get("version"), int):
+            headers["ETag"] = etag_of(body["version"])
+        return JSONResponse(body, status_code=record.status_code, headers=headers)
+
+    def respond(self, status_code: int, content: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+        """Build the response and, with a key, store it in the request's transaction."""
+        body = jsonable_encoder(content)
+        if self.key is not None:
+            self.session.add(IdempotencyRecord(
+                key=self.key, user_id=self.user_id, method="POST", path=self.fingerprint,
+                status_code=status_code, body=json.dumps(body, ensure_ascii=False), created_at=utcnow(),
+            ))
+            self.session.flush()
+        return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+async def _request_body(request: Request) -> bytes:
+    return await request.body()
+
+
+def get_idempotency(
+    request: Request,
+    session: DbSession,
+    user: CurrentUser,
+    body: Annotated[bytes, Depends(_request_body)],
+    idempotency_key: Annotated[str | None, Header(
+        description="A unique key per intended change (e.g. a UUID); a replay returns the first response",
+        max_length=MAX_KEY_LENGTH, examples=["5f0c7a4e-3c1e-4c55-9a52-2f1f4d1d9b10"])] = None,
+) -> Idempotency:
+    try:
+        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
+    except ValueError:
+        canonical = body
+    digest = hashlib.sha256(canonical).hexdigest()
+    fingerprint = f"{request.url.path}#sha256={digest}"
+    assert user.id is not None
+    return Idempotency(session=session, user_id=user.id, key=idempotency_key or None, fingerprint=fingerprint)
+
+
+Idem = Annotated[Idempotency, Depends(get_idempotency)]

@@ -1,0 +1,164 @@
+"""The directory: units (a tree of any depth), agencies, services; administrators edit agencies."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import sqlalchemy as sa
+from fastapi import APIRouter, Query
+from sqlmodel import Session
+
+from api.deps import CurrentActor, DbSession, require_roles
+from api.idempotency import Idem
+from api.schemas import AgencyCreate, AgencyPublic, AgencyUpdate, ServicePublic, UnitPublic
+from engine.children import subtree_condition
+from engine.errors import InvalidInput, NotFound
+from engine.models import Agency, AgencyArea, AgencyService, ServiceType, Unit
+
+router = APIRouter(tags=["directory"])
+Admin = require_roles("admin")
+NOT_FOUND = {404: {"description": "not found"}}
+
+
+@router.get("/units", response_model=list[UnitPublic], summary="Units: the children of a unit (or the roots)")
+def list_units(
+    session: DbSession, _actor: CurrentActor,
+    parent: Annotated[str | None, Query(max_length=32, description="parent unit code; none: the top level",
+                                        examples=["19"])] = None,
+) -> list[UnitPublic]:
+    cond = Unit.parent_code.is_(None) if parent is None else Unit.parent_code == parent  # type: ignore[union-attr]
+    rows = session.execute(sa.select(Unit).where(cond).order_by(Unit.code)).scalars()
+    return [UnitPublic.model_validate(u) for u in rows]
+
+
+@router.get("/units/{code}", response_model=UnitPublic, responses=NOT_FOUND, summary="One unit")
+def read_unit(code: str, session: DbSession, _actor: CurrentActor) -> UnitPublic:
+    unit = session.get(Unit, code)
+    if unit is None:
+        raise NotFound(what=f"unit {code}")
+    return UnitPublic.model_validate(unit)
+
+
+@router.get("/services", response_model=list[ServicePublic], summary="The service catalogue")
+def list_services(
+    session: DbSession, _actor: CurrentActor,
+    domain: Annotated[str | None, Query(max_length=32, examples=["health"])] = None,
+) -> list[ServicePublic]:
+    stmt = sa.select(ServiceType).order_by(ServiceType.domain, ServiceType.code)
+    if domain is not None:
+        stmt = stmt.where(ServiceType.domain == domain)
+    return [ServicePublic.model_validate(s) for s in session.execute(stmt).scalars()]
+
+
+def _agency_public(session: Session, agencies: list[Agency]) -> list[AgencyPublic]:
+    codes = [a.code for a in agencies]
+    services: dict[str, list[str]] = {c: [] for c in codes}
+    areas: dict[str, list[str]] = {c: [] for c in codes}
+    if codes:
+        for agency_code, service_code in session.execute(
+            sa.select(AgencyService.agency_code, AgencyService.service_code)
+            .where(AgencyService.agency_code.in_(codes)).order_by(AgencyService.service_code)  # type: ignore[attr-defined]
+        ):
+            services[agency_code].append(service_code)
+        for agency_code, unit_code in session.execute(
+            sa.select(AgencyArea.agency_code, AgencyArea.unit_code)
+            .where(AgencyArea.agency_code.in_(codes)).order_by(AgencyArea.unit_code)  # type: ignore[attr-defined]
+        ):
+            areas[agency_code].append(unit_code)
+    out = []
+    for agency in agencies:
+        public = AgencyPublic.model_validate(agency)
+        public.services, public.areas = services[agency.code], areas[agency.code]
+        out.append(public)
+    return out
+
+
+@router.get("/agencies", response_model=list[AgencyPublic], summary="Agencies")
+def list_agencies(
+    session: DbSession, _actor: CurrentActor,
+    unit: Annotated[str | None, Query(max_length=32, description="agencies located in this unit's subtree")] = None,
+    service: Annotated[str | None, Query(max_length=64, examples=["rehabilitation"])] = None,
+    status: Annotated[str | None, Query(max_length=32, examples=["active"])] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+) -> list[AgencyPublic]:
+    stmt = sa.select(Agency)
+    if unit is not None:
+        stmt = stmt.where(subtree_condition(Agency.unit_code, unit))
+    if service is not None:
+        stmt = stmt.where(Agency.code.in_(  # type: ignore[attr-defined]
+            sa.select(AgencyService.agency_code).where(AgencyService.service_code == service)))
+    if status is not None:
+        stmt = stmt.where(Agency.status == status)
+    return _agency_public(session, list(session.execute(stmt.order_by(Agency.code).limit(limit)).scalars()))
+
+
+@router.get("/agencies/{code}", response_model=AgencyPublic, responses=NOT_FOUND, summary="One agency")
+def read_agency(code: str, session: DbSession, _actor: CurrentActor) -> AgencyPublic:
+    agency = session.get(Agency, code)
+    if agency is None:
+        raise NotFound(what=f"agency {code}")
+    return _agency_public(session, [agency])[0]
+
+
+def _check_links(session: Session, values: dict[str, Any]) -> None:
+    """Every code an agency names must exist: its unit, supervisor, services and areas."""
+    if "unit_code" in values and session.get(Unit, values["unit_code"]) is None:
+        raise InvalidInput(detail=f"unknown unit '{values['unit_code']}'")
+    supervisor = values.get("supervisor_code")
+    if supervisor is not None and session.get(Agency, supervisor) is None:
+        raise InvalidInput(detail=f"unknown supervising agency '{supervisor}'")
+    for code in values.get("services") or []:
+        if session.get(ServiceType, code) is None:
+            raise InvalidInput(detail=f"unknown service '{code}'")
+    for code in values.get("areas") or []:
+        if session.get(Unit, code) is None:
+            raise InvalidInput(detail=f"unknown unit '{code}'")
+
+
+def _replace_links(session: Session, code: str, services: list[str] | None, areas: list[str] | None) -> None:
+    if services is not None:
+        session.execute(sa.delete(AgencyService).where(AgencyService.agency_code == code))  # type: ignore[arg-type]
+        session.add_all([AgencyService(agency_code=code, service_code=s) for s in dict.fromkeys(services)])
+    if areas is not None:
+        session.execute(sa.delete(AgencyArea).where(AgencyArea.agency_code == code))  # type: ignore[arg-type]
+        session.add_all([AgencyArea(agency_code=code, unit_code=u) for u in dict.fromkeys(areas)])
+    session.flush()
+
+
+@router.post("/agencies", status_code=201, response_model=AgencyPublic, dependencies=[Admin],
+             responses={409: {"description": "the code is taken"}, 422: {"description": "invalid input"}},
+             summary="Add an agency (administrators)")
+def create_agency(body: AgencyCreate, session: DbSession, idem: Idem) -> object:
+    if (replayed := idem.replay()) is not None:
+        return replayed
+    values = body.model_dump()
+    _check_links(session, values)
+    if session.get(Agency, body.code) is not None:
+        raise InvalidInput(detail=f"agency '{body.code}' exists")
+    services, areas = values.pop("services"), values.pop("areas")
+    agency = Agency(**values)
+    session.add(agency)
+    session.flush()
+    _replace_links(session, agency.code, services, areas)
+    return idem.respond(201, _agency_public(session, [agency])[0],
+                        headers={"Location": f"/api/v1/agencies/{agency.code}"})
+
+
+@router.patch("/agencies/{code}", response_model=AgencyPublic, dependencies=[Admin],
+              responses={**NOT_FOUND, 422: {"description": "invalid input"}},
+              summary="Change an agency (administrators)")
+def update_agency(code: str, body: AgencyUpdate, session: DbSession) -> AgencyPublic:
+    agency = session.get(Agency, code)
+    if agency is None:
+        raise NotFound(what=f"agency {code}")
+    values = body.model_dump(exclude_unset=True)
+    _check_links(session, values)
+    if values.get("supervisor_code") == code:
+        raise InvalidInput(detail="an agency cannot supervise itself")
+    services, areas = values.pop("services", None), values.pop("areas", None)
+    for name, value in values.items():
+        setattr(agency, name, value)
+    session.add(agency)
+    session.flush()
+    _replace_links(session, code, services, areas)
+    return _agency_public(session, [agency])[0]

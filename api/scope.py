@@ -1,0 +1,83 @@
+"""Who may see what: the one place scope rules live (the pages and supervision reuse it).
+
+- caseworker and supervisor: children, cases and referrals whose unit lies in their own unit's subtree;
+- agency_staff: referrals addressed to their agency, with only a minimal summary of the case;
+- admin: reference data and users, no children's data.
+
+Outside a user's scope a record does not exist: the loaders raise ``NotFound`` (404), never 403.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+from engine.children import subtree_condition
+from engine.errors import NotFound
+from engine.machine import Actor
+from engine.models import Case, Child, Referral, Unit
+
+CASE_ROLES = frozenset({"caseworker", "supervisor"})
+
+
+def sees_cases(actor: Actor) -> bool:
+    return actor.role in CASE_ROLES and bool(actor.unit_code)
+
+
+def unit_condition(actor: Actor, column: sa.ColumnElement[str] | object) -> sa.ColumnElement[bool]:
+    """``column`` (a unit code) is within the actor's area; false for roles without one."""
+    if not sees_cases(actor):
+        return sa.false()
+    assert actor.unit_code is not None
+    return subtree_condition(column, actor.unit_code)
+
+
+def child_condition(actor: Actor) -> sa.ColumnElement[bool]:
+    return unit_condition(actor, Child.commune_code)
+
+
+def case_condition(actor: Actor) -> sa.ColumnElement[bool]:
+    return unit_condition(actor, Case.unit_code)
+
+
+def referral_condition(actor: Actor) -> sa.ColumnElement[bool]:
+    if actor.role == "agency_staff" and actor.agency_code:
+        return Referral.agency_code == actor.agency_code  # type: ignore[return-value]
+    if sees_cases(actor):
+        return Referral.case_id.in_(sa.select(Case.id).where(case_condition(actor)))  # type: ignore[attr-defined]
+    return sa.false()
+
+
+def unit_in_scope(session: Session, actor: Actor, unit_code: str) -> bool:
+    found = session.execute(
+        sa.select(Unit.code).where(Unit.code == unit_code, unit_condition(actor, Unit.code))
+    ).first()
+    return found is not None
+
+
+def _one(session: Session, stmt: sa.Select[tuple[object]], what: str) -> object:
+    row = session.execute(stmt).scalar_one_or_none()
+    if row is None:
+        raise NotFound(what=what)
+    return row
+
+
+def child_in_scope(session: Session, actor: Actor, child_id: int) -> Child:
+    stmt = sa.select(Child).where(Child.id == child_id, child_condition(actor))
+    child = _one(session, stmt, f"child {child_id}")  # type: ignore[arg-type]
+    assert isinstance(child, Child)
+    return child
+
+
+def case_in_scope(session: Session, actor: Actor, case_id: int) -> Case:
+    stmt = sa.select(Case).where(Case.id == case_id, case_condition(actor))
+    case = _one(session, stmt, f"case {case_id}")  # type: ignore[arg-type]
+    assert isinstance(case, Case)
+    return case
+
+
+def referral_in_scope(session: Session, actor: Actor, referral_id: int) -> Referral:
+    stmt = sa.select(Referral).where(Referral.id == referral_id, referral_condition(actor))
+    referral = _one(session, stmt, f"referral {referral_id}")  # type: ignore[arg-type]
+    assert isinstance(referral, Referral)
+    return referral
