@@ -1,0 +1,44 @@
+"""User-facing messages of the supervision room (Vietnamese first, then English)."""
+
+from __future__ import annotations
+
+from engine.i18n import register
+
+register({
+    "period_invalid": {
+        "vi": "Kỳ báo cáo «{period}» không hợp lệ; dùng dạng 2026, 2026-H1 hoặc 2026-Q3.",
+        "en": "Invalid reporting period '{period}'; use 2026, 2026-H1 or 2026-Q3.",
+    },
+    "plan_invalid": {
+        "vi": "Tệp kế hoạch chỉ tiêu không hợp lệ ({where}): {detail}",
+        "en": "Invalid plan file ({where}): {detail}",
+    },
+    "supervision.unit_unknown": {
+        "vi": "Không có đơn vị hành chính mã «{unit}».",
+        "en": "There is no administrative unit with code '{unit}'.",
+    },
+    "supervision.not_supervisor": {
+        "vi": "Chỉ cán bộ giám sát của đơn vị quản lý mới được ghi nhận kiểm tra.",
+        "en": "Only a supervisor of the responsible unit may record an audit note.",
+    },
+    "supervision.note_incomplete": {
+        "vi": "Ghi chú kiểm tra cần nêu nguyên nhân tìm thấy, biện pháp đã làm và ngày theo dõi tiếp.",
+        "en": "An audit note needs the reason found, the action taken and a follow-up date.",
+    },
+    "supervision.follow_up_past": {
+        "vi": "Ngày theo dõi tiếp ({date}) không được ở quá khứ.",
+        "en": "The follow-up date ({date}) must not be in the past.",
+    },
+    "supervision.note_target": {
+        "vi": "Hãy chỉ rõ đúng một mục: thời hạn, hồ sơ hoặc chuyển gửi.",
+        "en": "Name exactly one item: a deadline, a case or a referral.",
+    },
+    "supervision.format_unknown": {
+        "vi": "Định dạng «{format}» không được hỗ trợ; dùng xlsx, csv hoặc json.",
+        "en": "Format '{format}' is not supported; use xlsx, csv or json.",
+    },
+    "supervision.training_kind": {
+        "vi": "Loại người tham gia «{kind}» không hợp lệ; dùng caregiver, official hoặc collaborator.",
+        "en": "Participant kind '{kind}' is invalid; use caregiver, official or collaborator.",
+    },
+})

@@ -1,0 +1,395 @@
+"""The overdue audit: what is late, who holds it and for how long — on any past day too.
+
+An item is a deadline (a case step's or a referral state's clock) that was open at ``as_of`` and already
+past due: ``opened_at <= as_of``, not closed by then, ``due_at < as_of``, and not paused at ``as_of``.
+Lateness is counted in working days after the due day up to and including the ``as_of`` day (late on the
+due day itself counts as 0 and falls in the first bucket). Everything is computed in SQL over the whole
+subtree at once: the items, their aging, the escalations already fired by ``as_of``, and the roll-ups.
+
+Limits of looking back: a deadline's ``due_at`` and ``paused_at`` hold their latest values, so an item
+whose due time moved (e.g. extended after a hold) is aged by its current due time.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, time
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+import supervision.messages  # noqa: F401  (registers the messages)
+from engine.audit import append_event
+from engine.db import UTCDateTime, utcnow
+from engine.errors import InvalidInput, NotFound, TransitionRefused
+from engine.machine import Actor
+from engine.models import Agency, Case, Deadline, Escalation, Event, Referral, ServiceDomain, Unit
+from engine.settings import get_settings
+from engine.tasks import open_task
+from engine.text import nfc
+from supervision.workdays import calendar_cte, day_number, local_day, local_day_sql
+
+NATIONAL = "VN"  # pseudo unit code: the whole country
+# (name, from, to) in working days late
+BUCKETS: tuple[tuple[str, int, int | None], ...] = (
+    ("1-3", 0, 3), ("4-10", 4, 10), ("11-30", 11, 30), ("31+", 31, None),
+)
+BUCKET_LABELS_VI = {"1-3": "1–3 ngày", "4-10": "4–10 ngày", "11-30": "11–30 ngày", "31+": "Trên 30 ngày"}
+GROUPINGS = ("agency", "unit", "domain", "step")
+SUPERVISING_ROLES = ("supervisor", "admin")
+NO_AGENCY = {"vi": "Bước hồ sơ (không thuộc cơ quan)", "en": "Case steps (no agency)"}
+
+
+@dataclass(frozen=True)
+class OverdueGroup:
+    key: str | None
+    name_vi: str
+    name_en: str
+    total: int
+    buckets: dict[str, int]
+    escalations: int
+    level: str | None = None  # for unit groups
+
+
+@dataclass(frozen=True)
+class OverdueItem:
+    deadline_id: int
+    case_id: int
+    case_reference: str
+    referral_id: int | None
+    policy_key: str
+    agency_code: str | None
+    unit_code: str
+    domain: str | None
+    owner_user_id: int | None
+    opened_at: datetime
+    due_at: datetime
+    days_late: int
+    bucket: str
+    escalations: int
+    last_escalation_at: datetime | None
+
+
+@dataclass
+class OverdueAudit:
+    within_unit: str
+    as_of: datetime
+    total: int = 0
+    buckets: dict[str, int] = field(default_factory=lambda: {b: 0 for b, _, _ in BUCKETS})
+    escalations: int = 0
+    groups: dict[str, list[OverdueGroup]] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["as_of"] = self.as_of.isoformat()
+        return data
+
+
+def unit_path(session: Session, unit_code: str) -> str:
+    """The materialised path of a unit ('/' for the whole country); an unknown code is refused."""
+    if unit_code == NATIONAL:
+        return "/"
+    path = session.execute(sa.select(Unit.path).where(Unit.code == unit_code)).scalar_one_or_none()
+    if path is None:
+        raise InvalidInput("supervision.unit_unknown", unit=unit_code)
+    return path
+
+
+def _dialect(session: Session) -> str:
+    return session.get_bind().dialect.name
+
+
+def _open_overdue_conditions(as_of: datetime, root_path: str) -> list[sa.ColumnElement[bool]]:
+    return [
+        Deadline.opened_at <= as_of,  # type: ignore[operator]
+        sa.or_(Deadline.closed_at.is_(None), Deadline.closed_at > as_of),  # type: ignore[union-attr,operator]
+        Deadline.due_at < as_of,  # type: ignore[operator]
+        sa.or_(Deadline.paused_at.is_(None), Deadline.paused_at > as_of),  # type: ignore[union-attr,operator]
+        Unit.path.like(root_path + "%"),  # type: ignore[attr-defined]
+    ]
+
+
+def _items_subquery(session: Session, *, root_path: str, as_of: datetime, tz: str) -> Any | None:
+    """One row per overdue item with its aging and escalations; None when nothing is overdue."""
+    conditions = _open_overdue_conditions(as_of, root_path)
+    earliest = session.execute(
+        sa.select(sa.func.min(Deadline.due_at))
+        .join(Case, Case.id == Deadline.case_id)
+        .join(Unit, Unit.code == Case.unit_code)
+        .where(*conditions)
+    ).scalar_one_or_none()
+    if earliest is None:
+        return None
+    first_day, as_of_day = local_day(earliest, tz), local_day(as_of, tz)
+    calendar = calendar_cte(first_day, as_of_day)
+    as_of_cum = sa.select(calendar.c.cum).where(calendar.c.day == day_number(as_of_day)).scalar_subquery()
+    fired = (
+        sa.select(
+            Escalation.deadline_id.label("deadline_id"),
+            sa.func.count().label("n"),
+            sa.func.max(Escalation.fired_at).label("last_at"),
+        )
+        .where(Escalation.fired_at <= as_of)  # type: ignore[operator]
+        .group_by(Escalation.deadline_id)
+        .subquery("fired")
+    )
+    days_late = (as_of_cum - calendar.c.cum).label("days_late")
+    bucket = sa.case(
+        *[(days_late <= high, name) for name, _, high in BUCKETS if high is not None], else_=BUCKETS[-1][0]
+    ).label("bucket")
+    due_day = local_day_sql(Deadline.due_at, _dialect(session), tz)
+    return (
+        sa.select(
+            Deadline.id.label("deadline_id"),  # type: ignore[union-attr]
+            Deadline.case_id,
+            Deadline.referral_id,
+            Deadline.policy_key,
+            Deadline.owner_user_id,
+            Deadline.opened_at,
+            Deadline.due_at,
+            sa.func.coalesce(Deadline.owner_agency_code, Referral.agency_code).label("agency_code"),
+            Case.unit_code.label("unit_code"),  # type: ignore[attr-defined]
+            Unit.path.label("unit_path"),  # type: ignore[attr-defined]
+            Referral.domain.label("domain"),  # type: ignore[attr-defined]
+            days_late,
+            bucket,
+            sa.func.coalesce(fired.c.n, 0).label("escalations"),
+            fired.c.last_at.label("last_escalation_at"),
+        )
+        .join(Case, Case.id == Deadline.case_id)
+        .join(Unit, Unit.code == Case.unit_code)
+        .outerjoin(Referral, Referral.id == Deadline.referral_id)
+        .join(calendar, calendar.c.day == due_day)
+        .outerjoin(fired, fired.c.deadline_id == Deadline.id)
+        .where(*conditions)
+        .subquery("overdue")
+    )
+
+
+def _bucket_sums(items: Any) -> list[Any]:
+    return [
+        sa.func.sum(sa.case((items.c.bucket == name, 1), else_=0)).label(f"b{i}")
+        for i, (name, _, _) in enumerate(BUCKETS)
+    ]
+
+
+def _group_rows(session: Session, items: Any, grouping: str, root_path: str) -> list[OverdueGroup]:
+    sums = [sa.func.count().label("total"), *_bucket_sums(items), sa.func.sum(items.c.escalations).label("esc")]
+    if grouping == "unit":
+        ancestor = sa.orm.aliased(Unit)
+        stmt = (
+            sa.select(ancestor.code, ancestor.name_vi, ancestor.name_en, ancestor.level, ancestor.depth, *sums)
+            .join(ancestor, items.c.unit_path.like(ancestor.path + "%"))  # type: ignore[attr-defined]
+            .where(ancestor.path.like(root_path + "%"))  # type: ignore[attr-defined]
+            .group_by(ancestor.code, ancestor.name_vi, ancestor.name_en, ancestor.level, ancestor.depth)
+            .order_by(ancestor.depth, sa.desc("total"), ancestor.code)
+        )
+    elif grouping == "agency":
+        stmt = (
+            sa.select(items.c.agency_code, Agency.name_vi, Agency.name_en, sa.null(), sa.null(), *sums)
+            .outerjoin(Agency, Agency.code == items.c.agency_code)
+            .group_by(items.c.agency_code, Agency.name_vi, Agency.name_en)
+            .order_by(sa.desc("total"), items.c.agency_code)
+        )
+    elif grouping == "domain":
+        stmt = (
+            sa.select(items.c.domain, ServiceDomain.name_vi, ServiceDomain.name_en, sa.null(), sa.null(), *sums)
+            .outerjoin(ServiceDomain, ServiceDomain.code == items.c.domain)
+            .group_by(items.c.domain, ServiceDomain.name_vi, ServiceDomain.name_en)
+            .order_by(sa.desc("total"), items.c.domain)
+        )
+    elif grouping == "step":
+        stmt = (
+            sa.select(items.c.policy_key, items.c.policy_key, items.c.policy_key, sa.null(), sa.null(), *sums)
+            .group_by(items.c.policy_key)
+            .order_by(sa.desc("total"), items.c.policy_key)
+        )
+    else:
+        raise InvalidInput(detail=f"group_by must be among {', '.join(GROUPINGS)}")
+    groups = []
+    for row in session.execute(stmt):
+        key, name_vi, name_en, level = row[0], row[1], row[2], row[3]
+        if key is None:
+            name_vi, name_en = NO_AGENCY["vi"], NO_AGENCY["en"]
+        groups.append(OverdueGroup(
+            key=key, name_vi=name_vi or key, name_en=name_en or name_vi or key, total=int(row.total),
+            buckets={name: int(getattr(row, f"b{i}") or 0) for i, (name, _, _) in enumerate(BUCKETS)},
+            escalations=int(row.esc or 0), level=level,
+        ))
+    return groups
+
+
+def overdue_audit(
+    session: Session,
+    *,
+    within_unit: str,
+    as_of: datetime | None = None,
+    group_by: tuple[str, ...] | list[str] = GROUPINGS,
+    tz: str | None = None,
+) -> OverdueAudit:
+    """Overdue items under ``within_unit`` at ``as_of``, rolled up by agency, unit, domain and step."""
+    as_of = as_of or utcnow()
+    if as_of.tzinfo is None:
+        raise InvalidInput(detail="as_of needs a time zone")
+    tz = tz or get_settings().timezone
+    root_path = unit_path(session, within_unit)
+    audit = OverdueAudit(within_unit=within_unit, as_of=as_of, groups={g: [] for g in group_by})
+    items = _items_subquery(session, root_path=root_path, as_of=as_of, tz=tz)
+    if items is None:
+        return audit
+    totals = session.execute(
+        sa.select(sa.func.count().label("total"), *_bucket_sums(items), sa.func.sum(items.c.escalations).label("esc"))
+    ).one()
+    audit.total = int(totals.total)
+    audit.buckets = {name: int(getattr(totals, f"b{i}") or 0) for i, (name, _, _) in enumerate(BUCKETS)}
+    audit.escalations = int(totals.esc or 0)
+    for grouping in group_by:
+        audit.groups[grouping] = _group_rows(session, items, grouping, root_path)
+    return audit
+
+
+def overdue_items(
+    session: Session,
+    *,
+    within_unit: str,
+    as_of: datetime | None = None,
+    agency: str | None = None,
+    unit: str | None = None,
+    domain: str | None = None,
+    step: str | None = None,
+    bucket: str | None = None,
+    limit: int = 200,
+    offset: int = 0,
+    tz: str | None = None,
+) -> list[OverdueItem]:
+    """The drill-down: overdue items (latest first by lateness), filtered like the roll-ups' keys.
+
+    ``agency="-"`` / ``domain="-"`` select the case steps (items with no agency / no domain).
+    """
+    as_of = as_of or utcnow()
+    tz = tz or get_settings().timezone
+    root_path = unit_path(session, within_unit)
+    if bucket is not None and bucket not in {b for b, _, _ in BUCKETS}:
+        raise InvalidInput(detail=f"bucket must be one of {', '.join(b for b, _, _ in BUCKETS)}")
+    items = _items_subquery(session, root_path=root_path, as_of=as_of, tz=tz)
+    if items is None:
+        return []
+    stmt = sa.select(items)
+    if agency is not None:
+        stmt = stmt.where(items.c.agency_code.is_(None) if agency == "-" else items.c.agency_code == agency)
+    if domain is not None:
+        stmt = stmt.where(items.c.domain.is_(None) if domain == "-" else items.c.domain == domain)
+    if unit is not None:
+        stmt = stmt.where(items.c.unit_path.like(unit_path(session, unit) + "%"))
+    if step is not None:
+        stmt = stmt.where(items.c.policy_key == step)
+    if bucket is not None:
+        stmt = stmt.where(items.c.bucket == bucket)
+    stmt = stmt.order_by(sa.desc(items.c.days_late), items.c.due_at, items.c.deadline_id)
+    stmt = stmt.limit(max(1, min(limit, 1000))).offset(max(0, offset))
+    return [
+        OverdueItem(
+            deadline_id=r.deadline_id, case_id=r.case_id, case_reference=f"KN-{r.case_id:06d}",
+            referral_id=r.referral_id, policy_key=r.policy_key, agency_code=r.agency_code, unit_code=r.unit_code,
+            domain=r.domain, owner_user_id=r.owner_user_id, opened_at=_aware(r.opened_at), due_at=_aware(r.due_at),
+            days_late=int(r.days_late), bucket=r.bucket, escalations=int(r.escalations),
+            last_escalation_at=_aware(r.last_escalation_at) if r.last_escalation_at is not None else None,
+        )
+        for r in session.execute(stmt)
+    ]
+
+
+def _aware(value: Any) -> datetime:
+    """Columns read through a subquery bypass the model's type on SQLite; restore aware UTC datetimes."""
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value)
+    result = UTCDateTime().process_result_value(value, sa.engine.default.DefaultDialect())
+    assert result is not None
+    return result
+
+
+# --- audit notes ------------------------------------------------------------------------------------
+
+
+def record_audit_note(
+    session: Session,
+    *,
+    actor: Actor,
+    reason_found: str,
+    action_taken: str,
+    follow_up_date: date,
+    deadline_id: int | None = None,
+    case_id: int | None = None,
+    referral_id: int | None = None,
+    now: datetime | None = None,
+    tz: str | None = None,
+) -> Event:
+    """A supervisor's note on an overdue item, kept in the trail and followed up by a task.
+
+    The event's entity is ``audit`` (not ``case``/``referral``): it records no transition, and keeping it
+    out of the record's own stream leaves ``engine.audit.replay``'s rule — versions strictly increase —
+    intact; ``entity_version`` records the version of the case or referral the supervisor looked at.
+    """
+    now = now or utcnow()
+    tz = tz or get_settings().timezone
+    if actor.role not in SUPERVISING_ROLES:
+        raise TransitionRefused("supervision.not_supervisor")
+    if sum(x is not None for x in (deadline_id, case_id, referral_id)) != 1:
+        raise InvalidInput("supervision.note_target")
+    reason_found, action_taken = nfc(reason_found or ""), nfc(action_taken or "")
+    if not reason_found or not action_taken or follow_up_date is None:
+        raise InvalidInput("supervision.note_incomplete")
+    if follow_up_date < local_day(now, tz):
+        raise InvalidInput("supervision.follow_up_past", date=follow_up_date.isoformat())
+    policy_key = None
+    if deadline_id is not None:
+        deadline = session.get(Deadline, deadline_id)
+        if deadline is None:
+            raise NotFound(what=f"deadline {deadline_id}")
+        case_id, referral_id, policy_key = deadline.case_id, deadline.referral_id, deadline.policy_key
+    referral = None
+    if referral_id is not None:
+        referral = session.get(Referral, referral_id)
+        if referral is None:
+            raise NotFound(what=f"referral {referral_id}")
+        case_id = referral.case_id
+    assert case_id is not None
+    case = session.get(Case, case_id)
+    if case is None:
+        raise NotFound(what=f"case {case_id}")
+    if not can_supervise(session, actor, case.unit_code):
+        raise NotFound(what=f"case {case_id}")  # out of scope looks the same as absent
+    version = referral.version if referral is not None else case.version
+    event = append_event(
+        session, case_id=case_id, referral_id=referral_id, entity="audit", entity_version=version,
+        action="audit_note", from_state=None, to_state=None, actor=actor, at=now, reason=reason_found[:2000],
+        payload={
+            "deadline_id": deadline_id, "policy_key": policy_key, "reason_found": reason_found[:2000],
+            "action_taken": action_taken[:2000], "follow_up_date": follow_up_date.isoformat(),
+        },
+    )
+    follow_up_at = datetime.combine(follow_up_date, time(9, 0), ZoneInfo(tz))
+    open_task(
+        session, case_id=case_id, referral_id=referral_id, kind="audit_follow_up", now=now, due_at=follow_up_at,
+        owner_user_id=actor.user_id, note=action_taken[:500],
+    )
+    return event
+
+
+def can_supervise(session: Session, actor: Actor, unit_code: str) -> bool:
+    """Supervisors (and admins) see the subtree of their own unit."""
+    if actor.role not in SUPERVISING_ROLES or not actor.unit_code:
+        return False
+    wanted = [actor.unit_code, unit_code]
+    paths = dict(session.execute(sa.select(Unit.code, Unit.path).where(Unit.code.in_(wanted))).all())  # type: ignore[attr-defined]
+    own, target = paths.get(actor.unit_code), paths.get(unit_code)
+    return own is not None and target is not None and target.startswith(own)
+
+
+def audit_notes(session: Session, *, case_id: int, referral_id: int | None = None) -> list[Event]:
+    stmt = sa.select(Event).where(Event.entity == "audit", Event.case_id == case_id)
+    if referral_id is not None:
+        stmt = stmt.where(Event.referral_id == referral_id)
+    return list(session.execute(stmt.order_by(Event.id)).scalars())
