@@ -1,0 +1,281 @@
+"""Deliver outbox rows through apprise: claim, render, send outside any transaction, then mark.
+
+1. Claim: one short transaction sets due rows to ``sending`` with ``claimed_at`` and counts the attempt.
+   On PostgreSQL the rows are picked ``FOR UPDATE SKIP LOCKED``, so several workers never take the same
+   row; SQLite serialises writers (``BEGIN IMMEDIATE``), so the same single UPDATE ... RETURNING is safe.
+2. Send: render in the recipient's language (short form for SMS, chat and webhooks, full form for email)
+   and send each address with apprise from a thread pool. apprise never raises: its result is read.
+   The dedupe key travels in an ``X-Dedupe-Key`` header (email and HTTP webhooks).
+3. Mark: delivered; or back to ``pending`` with exponential backoff; or ``dead`` after the last try, with
+   the reason. Every try of every address is recorded in ``delivery_attempt``.
+
+A worker killed between sending and marking leaves its rows in ``sending``; they are claimed again once the
+claim is older than ``claim_timeout``, so such a message is sent at most one more time, with the same key.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import apprise
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session, col
+
+from engine.db import transaction, utcnow
+from engine.models import DeliveryAttempt, Outbox
+from notifications.recipients import Recipient, is_email, resolve, with_dedupe_header
+from notifications.render import render
+
+MAX_ERROR_LENGTH = 500
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often a failing message is tried again: base_delay, doubled each time, capped; dead after the last."""
+
+    max_attempts: int = 8
+    base_delay: timedelta = timedelta(minutes=1)
+    max_delay: timedelta = timedelta(hours=6)
+    claim_timeout: timedelta = timedelta(minutes=10)
+
+    def delay(self, attempts: int) -> timedelta:
+        return min(self.base_delay * (2 ** max(attempts - 1, 0)), self.max_delay)
+
+
+@dataclass
+class Claimed:
+    id: int
+    dedupe_key: str
+    template: str
+    language: str
+    recipient_kind: str
+    recipient_ref: str
+    addresses: list[str]
+    context: dict[str, Any]
+    attempts: int
+    claimed_at: datetime
+
+
+@dataclass
+class ChannelTry:
+    channel: str
+    ok: bool
+    error: str | None = None
+
+
+@dataclass
+class Outcome:
+    tries: list[ChannelTry] = field(default_factory=list)
+    error: str | None = None  # set when the message as a whole failed
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass
+class Job:
+    row: Claimed
+    urls: tuple[str, ...]
+    language: str
+    done_channels: frozenset[str]
+
+
+Sender = Callable[[str, str, str], tuple[bool, str | None, str]]
+
+
+# --- claim ----------------------------------------------------------------------------------------
+
+
+def claim(db: Engine, now: datetime, *, batch: int = 100, policy: RetryPolicy | None = None) -> list[Claimed]:
+    """Take up to ``batch`` due rows (and stale claims) for this worker, in one short transaction."""
+    policy = policy or RetryPolicy()
+    due = sa.or_(
+        sa.and_(col(Outbox.status) == "pending", col(Outbox.next_attempt_at) <= now),
+        sa.and_(col(Outbox.status) == "sending", col(Outbox.claimed_at) <= now - policy.claim_timeout),
+    )
+    picked = (
+        sa.select(col(Outbox.id))
+        .where(due)
+        .order_by(col(Outbox.next_attempt_at), col(Outbox.id))
+        .limit(batch)
+        .with_for_update(skip_locked=True)  # PostgreSQL; SQLite ignores it and serialises writers instead
+    )
+    columns = (
+        col(Outbox.id), col(Outbox.dedupe_key), col(Outbox.template), col(Outbox.language),
+        col(Outbox.recipient_kind), col(Outbox.recipient_ref), col(Outbox.addresses), col(Outbox.context),
+        col(Outbox.attempts), col(Outbox.claimed_at),
+    )
+    stmt = (
+        sa.update(Outbox)
+        .where(col(Outbox.id).in_(picked.scalar_subquery()))
+        .values(status="sending", claimed_at=now, attempts=col(Outbox.attempts) + 1)
+        .returning(*columns)
+    )
+    with transaction(db) as session:
+        rows = session.execute(stmt).all()
+    return sorted((Claimed(*row) for row in rows), key=lambda c: c.id)
+
+
+# --- send -----------------------------------------------------------------------------------------
+
+
+def channel_label(url: str, plugin: Any | None = None) -> str:
+    """How the log names an address without its secrets: 'email:a@b.vn' or apprise's privacy URL."""
+    if is_email(url):
+        to = parse_qs(urlsplit(url).query).get("to", [""])[0]
+        return f"email:{to}" if to else "email:" + (urlsplit(url).hostname or "")
+    if plugin is not None:
+        return str(plugin.url(privacy=True)).split("?", 1)[0]
+    return url.split("://", 1)[0] + "://" + (urlsplit(url).hostname or "")
+
+
+def apprise_send(url: str, title: str, body: str) -> tuple[bool, str | None, str]:
+    """Send one message to one apprise URL; (ok, error, channel). apprise reports failure in its result."""
+    plugin = apprise.Apprise.instantiate(url)
+    if plugin is None:
+        return False, "invalid or unsupported notification URL", channel_label(url)
+    channel = channel_label(url, plugin)
+    notifier = apprise.Apprise()
+    notifier.add(plugin)
+    result = notifier.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
+    if result:
+        return True, None, channel
+    messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
+    return False, ("; ".join(messages) or f"apprise status {result.status}")[:MAX_ERROR_LENGTH], channel
+
+
+def send_job(job: Job, base_url: str, sender: Sender = apprise_send) -> Outcome:
+    """Render and send one row to each of its addresses (those already reached on an earlier try are skipped)."""
+    row = job.row
+    if not job.urls:
+        return Outcome(error="no address for this recipient")
+    outcome = Outcome()
+    rendered: dict[bool, tuple[str, str]] = {}
+    for url in job.urls:
+        if channel_label(url) in job.done_channels:
+            continue
+        short = not is_email(url)
+        if short not in rendered:
+            rendered[short] = render(row.template, job.language, row.context, short=short, base_url=base_url)
+        title, body = rendered[short]
+        try:
+            ok, error, channel = sender(with_dedupe_header(url, row.dedupe_key), title, body)
+        except Exception as exc:  # a plugin bug must not kill the batch; it is a failed try like any other
+            ok, error, channel = False, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH], channel_label(url)
+        # The label must not depend on the header we added, so retries recognise the same address.
+        outcome.tries.append(ChannelTry(channel_label(url) if is_email(url) else channel, ok, error))
+    failed = [t for t in outcome.tries if not t.ok]
+    if failed:
+        outcome.error = "; ".join(f"{t.channel}: {t.error}" for t in failed)[:MAX_ERROR_LENGTH]
+    return outcome
+
+
+# --- mark -----------------------------------------------------------------------------------------
+
+
+def mark(session: Session, row: Claimed, outcome: Outcome, now: datetime, policy: RetryPolicy) -> str:
+    """Record the tries and settle the row: 'delivered', 'retry' or 'dead' ('lost' if another claim took it)."""
+    for t in outcome.tries:
+        session.add(DeliveryAttempt(outbox_id=row.id, at=now, channel=t.channel, ok=t.ok, error=t.error))
+    mine = sa.and_(col(Outbox.id) == row.id, col(Outbox.status) == "sending", col(Outbox.claimed_at) == row.claimed_at)
+    if outcome.ok:
+        values: dict[str, Any] = {"status": "delivered", "delivered_at": now, "last_error": None}
+        verdict = "delivered"
+    elif row.attempts >= policy.max_attempts:
+        values = {"status": "dead", "last_error": f"after {row.attempts} attempts: {outcome.error}"}
+        verdict = "dead"
+    else:
+        values = {"status": "pending", "next_attempt_at": now + policy.delay(row.attempts),
+                  "last_error": outcome.error, "claimed_at": None}
+        verdict = "retry"
+    result = session.execute(sa.update(Outbox).where(mine).values(**values))
+    return verdict if result.rowcount == 1 else "lost"  # type: ignore[attr-defined]
+
+
+# --- one round ------------------------------------------------------------------------------------
+
+
+def _prepare_jobs(db: Engine, rows: list[Claimed], smtp_url: str | None) -> list[Job]:
+    """Resolve empty addresses and find the addresses an earlier try already reached (one read session)."""
+    if not rows:
+        return []
+    with Session(db) as session:
+        done = session.execute(
+            sa.select(col(DeliveryAttempt.outbox_id), col(DeliveryAttempt.channel)).where(
+                col(DeliveryAttempt.outbox_id).in_([r.id for r in rows]), col(DeliveryAttempt.ok).is_(True)
+            )
+        ).all()
+        done_by_row: dict[int, set[str]] = {}
+        for outbox_id, channel in done:
+            done_by_row.setdefault(outbox_id, set()).add(channel)
+        cache: dict[tuple[str, str], Recipient] = {}
+        jobs = []
+        for row in rows:
+            language = row.language
+            urls = tuple(row.addresses)
+            if not urls:
+                key = (row.recipient_kind, row.recipient_ref)
+                if key not in cache:
+                    cache[key] = resolve(session, row.recipient_kind, row.recipient_ref, smtp_url)
+                urls = cache[key].urls
+                if row.recipient_kind == "unit_role" and cache[key].language:
+                    language = cache[key].language or language
+            jobs.append(Job(row, urls, language, frozenset(done_by_row.get(row.id, ()))))
+        return jobs
+
+
+def deliver_due(
+    db: Engine,
+    now: datetime | None = None,
+    *,
+    batch: int = 100,
+    concurrency: int = 8,
+    base_url: str = "http://127.0.0.1:8000",
+    smtp_url: str | None = None,
+    policy: RetryPolicy | None = None,
+    sender: Sender = apprise_send,
+) -> dict[str, int]:
+    """Claim up to ``batch`` due rows, send them ``concurrency`` at a time and mark each; counts by result."""
+    now = now or utcnow()
+    policy = policy or RetryPolicy()
+    counts = {"claimed": 0, "delivered": 0, "retry": 0, "dead": 0, "lost": 0}
+    rows = claim(db, now, batch=batch, policy=policy)
+    counts["claimed"] = len(rows)
+    jobs = _prepare_jobs(db, rows, smtp_url)
+    if not jobs:
+        return counts
+    with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="deliver") as pool:
+        futures = [(job, pool.submit(send_job, job, base_url, sender)) for job in jobs]
+        for job, future in futures:
+            outcome = future.result()
+            # One short transaction per row: a crash after this loses nothing already marked.
+            with transaction(db) as session:
+                counts[mark(session, job.row, outcome, now, policy)] += 1
+    return counts
+
+
+def deliver_all(
+    db: Engine,
+    now: datetime | None = None,
+    *,
+    batch: int = 100,
+    concurrency: int = 8,
+    max_rounds: int = 50,
+    **options: Any,
+) -> dict[str, int]:
+    """Run ``deliver_due`` until nothing due is left (or ``max_rounds``); summed counts."""
+    total: dict[str, int] = {}
+    for _ in range(max_rounds):
+        counts = deliver_due(db, now, batch=batch, concurrency=concurrency, **options)
+        for key, value in counts.items():
+            total[key] = total.get(key, 0) + value
+        if counts["claimed"] < batch:
+            break
+    return total

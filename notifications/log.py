@@ -1,0 +1,77 @@
+"""The delivery log: what was sent about a case or to an agency, to whom, when, through which channel,
+and what failed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session, col, select
+
+from engine.models import DeliveryAttempt, Outbox
+
+
+@dataclass(frozen=True)
+class AttemptEntry:
+    at: datetime
+    channel: str
+    ok: bool
+    error: str | None
+
+
+@dataclass
+class DeliveryLogEntry:
+    outbox_id: int
+    template: str
+    recipient_kind: str
+    recipient_ref: str
+    language: str
+    status: str
+    created_at: datetime
+    delivered_at: datetime | None
+    attempts: int
+    last_error: str | None
+    case_id: int | None
+    referral_id: int | None
+    agency_code: str | None
+    tries: list[AttemptEntry] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = {k: v for k, v in self.__dict__.items() if k != "tries"}
+        data["tries"] = [t.__dict__ for t in self.tries]
+        return data
+
+
+def _log(session: Session, condition: Any, limit: int) -> list[DeliveryLogEntry]:
+    rows = session.exec(select(Outbox).where(condition).order_by(col(Outbox.created_at).desc(), col(Outbox.id).desc())
+                        .limit(limit)).all()
+    entries = {
+        r.id: DeliveryLogEntry(
+            outbox_id=r.id or 0, template=r.template, recipient_kind=r.recipient_kind, recipient_ref=r.recipient_ref,
+            language=r.language, status=r.status, created_at=r.created_at, delivered_at=r.delivered_at,
+            attempts=r.attempts, last_error=r.last_error, case_id=r.case_id, referral_id=r.referral_id,
+            agency_code=r.agency_code,
+        )
+        for r in rows
+    }
+    if entries:
+        tries = session.exec(
+            select(DeliveryAttempt).where(col(DeliveryAttempt.outbox_id).in_(list(entries)))
+            .order_by(col(DeliveryAttempt.at), col(DeliveryAttempt.id))
+        ).all()
+        for t in tries:
+            entries[t.outbox_id].tries.append(AttemptEntry(at=t.at, channel=t.channel, ok=t.ok, error=t.error))
+    return list(entries.values())
+
+
+def delivery_log_for_case(session: Session, case_id: int, *, limit: int = 500) -> list[DeliveryLogEntry]:
+    """Every notification about a case (and its referrals), newest first, with each try."""
+    return _log(session, col(Outbox.case_id) == case_id, limit)
+
+
+def delivery_log_for_agency(session: Session, agency_code: str, *, limit: int = 500) -> list[DeliveryLogEntry]:
+    """Every notification to an agency or about its referrals, newest first, with each try."""
+    to_agency = sa.and_(col(Outbox.recipient_kind) == "agency", col(Outbox.recipient_ref) == agency_code)
+    return _log(session, sa.or_(col(Outbox.agency_code) == agency_code, to_agency), limit)
