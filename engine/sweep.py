@@ -1,0 +1,281 @@
+"""The deadline sweep: fire every rung whose time has come, set-based, exactly once.
+
+A handful of statements, whatever the number of deadlines (no loop over rows in Python):
+
+1. ``INSERT INTO escalation ... SELECT`` the pending rungs (``fire_at <= now``) of open, unpaused deadlines;
+   the unique key (deadline, rung) and ``ON CONFLICT DO NOTHING`` make a re-run or a concurrent sweep harmless.
+2. ``UPDATE deadline_rung SET fired_at = now`` for the rungs this sweep recorded.
+3. ``INSERT INTO outbox ... SELECT`` one notification per recipient of each rung (dedupe key
+   ``esc:<deadline_id>:<rung>:<recipient_kind>:<recipient_ref>``), template by rung kind.
+4. ``INSERT INTO task ... SELECT`` an ``escalation`` task for whoever must act on an escalation.
+
+This sweep's escalations are told apart from older ones by id (above the highest id seen before) and by
+``swept_at`` (the sweep's own wall-clock instant), so neither needs a list of ids in Python.
+Recipients (the policy's audiences):
+
+- owner: the agency (``agency``, its code), the user (``user``, the id) or the role in a unit (``unit_role``);
+- caseworker: the case's owner (``user``);
+- supervisor: the supervising agency of an agency owner, else ``<owner's unit>:supervisor`` (for a clock that
+  already waits on a unit's supervisors: those of the unit above);
+- unit_above: ``<parent of the owner's unit>:supervisor`` (the owner's unit itself at the top of the tree).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import aliased
+from sqlmodel import Session
+
+from engine.db import UTCDateTime, utcnow
+from engine.models import Agency, Case, Deadline, DeadlineRung, Escalation, Outbox, Task, Unit, User
+
+TEMPLATES = ("reminder_before_due", "due_today", "overdue", "escalation")
+AUDIENCE_PARTS = ("owner", "caseworker", "supervisor", "unit_above")
+
+
+def _insert(session: Session, table: sa.Table) -> Any:
+    dialect = session.get_bind().dialect.name
+    return postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+
+
+def _as_text(value: Any) -> sa.ColumnElement[str]:
+    return sa.cast(value, sa.String)
+
+
+def _json_object(dialect: str, **items: Any) -> sa.ColumnElement[Any]:
+    args: list[Any] = []
+    for key, value in items.items():
+        args += [sa.literal(key), value]
+    if dialect == "postgresql":
+        return sa.func.jsonb_build_object(*args)
+    return sa.func.json_object(*args)
+
+
+def _iso_utc(dialect: str, column: Any) -> sa.ColumnElement[str]:
+    """A UTC timestamp as ISO 8601 text, the same on both stores."""
+    if dialect == "postgresql":
+        return sa.func.to_char(sa.func.timezone("UTC", column), 'YYYY-MM-DD"T"HH24:MI:SS"+00:00"')
+    return sa.func.strftime("%Y-%m-%dT%H:%M:%S+00:00", column)
+
+
+def _empty_json_array(dialect: str) -> sa.ColumnElement[Any]:
+    return sa.func.jsonb_build_array() if dialect == "postgresql" else sa.func.json_array()
+
+
+def sweep(session: Session, now: datetime) -> dict[str, int]:
+    """Fire every rung due at ``now``; return counts by template, plus rungs fired, outbox rows and tasks."""
+    dialect = session.get_bind().dialect.name
+    token = utcnow()
+    d, r, e = Deadline.__table__, DeadlineRung.__table__, Escalation.__table__  # type: ignore[attr-defined]
+    now_param = sa.literal(now, UTCDateTime)
+    token_param = sa.literal(token, UTCDateTime)
+
+    watermark = session.execute(sa.select(sa.func.coalesce(sa.func.max(e.c.id), 0))).scalar_one()
+
+    # 1. record each crossed rung once
+    pending = (
+        sa.select(r.c.deadline_id, r.c.rung, r.c.action, r.c.audience, now_param, token_param)
+        .select_from(r.join(d, d.c.id == r.c.deadline_id))
+        .where(r.c.fired_at.is_(None), r.c.fire_at <= now_param, d.c.closed_at.is_(None), d.c.paused_at.is_(None))
+    )
+    conn = session.connection()  # Core statements: rowcounts come straight from the driver
+    conn.execute(
+        _insert(session, e)
+        .from_select(["deadline_id", "rung", "action", "audience", "fired_at", "swept_at"], pending)
+        .on_conflict_do_nothing(index_elements=["deadline_id", "rung"])
+    )
+    in_batch = sa.and_(e.c.id > watermark, e.c.swept_at == token_param)
+
+    # 2. mark them fired
+    fired = conn.execute(
+        sa.update(r)
+        .where(
+            r.c.fired_at.is_(None),
+            r.c.fire_at <= now_param,
+            sa.exists().where(e.c.deadline_id == r.c.deadline_id, e.c.rung == r.c.rung, in_batch),
+        )
+        .values(fired_at=now_param)
+    ).rowcount or 0  # type: ignore[attr-defined]
+    if not fired:
+        return {**dict.fromkeys(TEMPLATES, 0), "rungs_fired": 0, "outbox": 0, "tasks": 0}
+
+    recipients = _recipients(dialect, in_batch).subquery("recipients")
+    outbox_rows, tasks = _write_outbox(session, dialect, recipients, now, token), _write_tasks(session, recipients, now)
+
+    counts = dict.fromkeys(TEMPLATES, 0)
+    template = _template(e, r, d)
+    for name, count in session.execute(
+        sa.select(template, sa.func.count())
+        .select_from(e.join(d, d.c.id == e.c.deadline_id).join(
+            r, sa.and_(r.c.deadline_id == e.c.deadline_id, r.c.rung == e.c.rung)))
+        .where(in_batch)
+        .group_by(template)
+    ):
+        counts[name] = count
+    return {**counts, "rungs_fired": fired, "outbox": outbox_rows, "tasks": tasks}
+
+
+def _template(e: sa.Table, r: sa.Table, d: sa.Table) -> sa.ColumnElement[str]:
+    """The notification template of a rung: by its action, and by its time against the due time."""
+    return sa.case(
+        (e.c.action == "escalate", sa.literal("escalation")),
+        (r.c.fire_at < d.c.due_at, sa.literal("reminder_before_due")),
+        (r.c.fire_at == d.c.due_at, sa.literal("due_today")),
+        else_=sa.literal("overdue"),
+    )
+
+
+def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.CompoundSelect[Any]:
+    """One row per (escalation, recipient): a UNION ALL over the audience parts, in SQL."""
+    d, r, e = Deadline.__table__, DeadlineRung.__table__, Escalation.__table__  # type: ignore[attr-defined]
+    c = Case.__table__  # type: ignore[attr-defined]
+    owner_agency = aliased(Agency, name="owner_agency")
+    supervising = aliased(Agency, name="supervising_agency")
+    owner_user = aliased(User, name="owner_user")
+    caseworker = aliased(User, name="caseworker")
+    owner_unit = aliased(Unit, name="owner_unit")
+
+    owner_unit_code = sa.func.coalesce(owner_agency.unit_code, owner_user.unit_code, d.c.owner_unit_code)
+    base = (
+        e.join(d, d.c.id == e.c.deadline_id)
+        .join(r, sa.and_(r.c.deadline_id == e.c.deadline_id, r.c.rung == e.c.rung))
+        .join(c, c.c.id == d.c.case_id)
+        .outerjoin(owner_agency, owner_agency.code == d.c.owner_agency_code)
+        .outerjoin(supervising, supervising.code == owner_agency.supervisor_code)
+        .outerjoin(owner_user, owner_user.id == d.c.owner_user_id)
+        .outerjoin(caseworker, caseworker.id == c.c.owner_id)
+        .outerjoin(owner_unit, owner_unit.code == owner_unit_code)
+    )
+    template = _template(e, r, d)
+    context = _json_object(
+        dialect, case_id=d.c.case_id, referral_id=d.c.referral_id, deadline_id=d.c.id, policy_key=d.c.policy_key,
+        due_at=_iso_utc(dialect, d.c.due_at), rung=e.c.rung, action=e.c.action, audience=e.c.audience,
+        template=template, owner_agency_code=d.c.owner_agency_code, owner_user_id=d.c.owner_user_id,
+    )
+    null_text = sa.null()
+
+    def part(name: str, *, agency: Any, user: Any, unit: Any, role: Any, language: Any,
+             present: sa.ColumnElement[bool]) -> sa.Select[Any]:
+        audience = sa.literal("+") + e.c.audience + sa.literal("+")
+        return (
+            sa.select(
+                e.c.id.label("escalation_id"), e.c.deadline_id, e.c.rung, e.c.action,
+                d.c.case_id, d.c.referral_id, d.c.policy_key, template.label("template"),
+                sa.cast(agency, sa.String).label("r_agency"), sa.cast(user, sa.Integer).label("r_user"),
+                sa.cast(unit, sa.String).label("r_unit"), sa.cast(role, sa.String).label("r_role"),
+                sa.func.coalesce(language, "vi").label("language"), context.label("context"),
+            )
+            .select_from(base)
+            .where(in_batch, audience.like(f"%+{name}+%"), present)
+        )
+
+    agency_owned = d.c.owner_agency_code.is_not(None)
+    user_owned = sa.and_(~agency_owned, d.c.owner_user_id.is_not(None))
+    role_owned = sa.and_(~agency_owned, d.c.owner_user_id.is_(None))
+    supervisor_unit = sa.case(
+        (agency_owned, owner_agency.unit_code),
+        (user_owned, owner_user.unit_code),
+        (d.c.owner_role == "supervisor", sa.func.coalesce(owner_unit.parent_code, owner_unit.code)),
+        else_=d.c.owner_unit_code,
+    )
+    by_supervising_agency = sa.and_(agency_owned, owner_agency.supervisor_code.is_not(None))
+    return sa.union_all(
+        part(
+            "owner",
+            agency=d.c.owner_agency_code,
+            user=sa.case((user_owned, d.c.owner_user_id), else_=sa.null()),
+            unit=sa.case((role_owned, d.c.owner_unit_code), else_=null_text),
+            role=sa.case((role_owned, d.c.owner_role), else_=null_text),
+            language=sa.func.coalesce(owner_agency.language, owner_user.language),
+            present=sa.or_(agency_owned, d.c.owner_user_id.is_not(None), d.c.owner_unit_code.is_not(None)),
+        ),
+        part(
+            "caseworker", agency=null_text, user=c.c.owner_id, unit=null_text, role=null_text,
+            language=caseworker.language, present=c.c.owner_id.is_not(None),
+        ),
+        part(
+            "supervisor",
+            agency=sa.case((by_supervising_agency, owner_agency.supervisor_code), else_=null_text),
+            user=sa.null(),
+            unit=sa.case((by_supervising_agency, null_text), else_=supervisor_unit),
+            role=sa.case((by_supervising_agency, null_text), else_=sa.literal("supervisor")),
+            language=sa.case((by_supervising_agency, supervising.language), else_=null_text),
+            present=sa.or_(by_supervising_agency, supervisor_unit.is_not(None)),
+        ),
+        part(
+            "unit_above", agency=null_text, user=sa.null(),
+            unit=sa.func.coalesce(owner_unit.parent_code, owner_unit.code), role=sa.literal("supervisor"),
+            language=null_text, present=owner_unit.code.is_not(None),
+        ),
+    )
+
+
+def _recipient_kind(rc: Any) -> sa.ColumnElement[str]:
+    return sa.case(
+        (rc.r_agency.is_not(None), sa.literal("agency")),
+        (rc.r_user.is_not(None), sa.literal("user")),
+        else_=sa.literal("unit_role"),
+    )
+
+
+def _recipient_ref(rc: Any) -> sa.ColumnElement[str]:
+    return sa.case(
+        (rc.r_agency.is_not(None), rc.r_agency),
+        (rc.r_user.is_not(None), sa.cast(rc.r_user, sa.String)),
+        else_=rc.r_unit + sa.literal(":") + rc.r_role,
+    )
+
+
+def _write_outbox(session: Session, dialect: str, recipients: sa.Subquery, now: datetime, token: datetime) -> int:
+    rc = recipients.c
+    kind, ref = _recipient_kind(rc), _recipient_ref(rc)
+    dedupe = (
+        sa.literal("esc:") + sa.cast(rc.deadline_id, sa.String) + sa.literal(":") + sa.cast(rc.rung, sa.String)
+        + sa.literal(":") + kind + sa.literal(":") + ref
+    )
+    # Sendable at once, for a replayed past sweep as for a simulated future one.
+    sendable = sa.literal(min(now, token), UTCDateTime)
+    rows = sa.select(
+        dedupe, rc.template, rc.language, kind, ref, _empty_json_array(dialect), rc.context, rc.case_id,
+        rc.referral_id, rc.r_agency, sa.literal("pending"), sa.literal(0), sendable, sa.literal(token, UTCDateTime),
+    ).where(sa.true())  # a WHERE keeps SQLite from reading ON CONFLICT as a join's ON
+    outbox = Outbox.__table__  # type: ignore[attr-defined]
+    result = session.connection().execute(
+        _insert(session, outbox)
+        .from_select(
+            ["dedupe_key", "template", "language", "recipient_kind", "recipient_ref", "addresses", "context",
+             "case_id", "referral_id", "agency_code", "status", "attempts", "next_attempt_at", "created_at"],
+            rows,
+        )
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .execution_options(preserve_rowcount=True)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def _write_tasks(session: Session, recipients: sa.Subquery, now: datetime) -> int:
+    """One ``escalation`` task per recipient of an escalating rung: someone must act on it."""
+    rc = recipients.c
+    rows = (
+        sa.select(
+            rc.case_id, rc.referral_id, sa.literal("escalation"), rc.r_user, rc.r_agency, rc.r_unit, rc.r_role,
+            sa.literal(now, UTCDateTime),
+            sa.literal("escalation:") + sa.cast(rc.deadline_id, sa.String) + sa.literal(":")
+            + sa.cast(rc.rung, sa.String) + sa.literal(" ") + rc.policy_key,
+        )
+        .where(rc.action == "escalate")
+        .distinct()
+    )
+    task = Task.__table__  # type: ignore[attr-defined]
+    result = session.connection().execute(
+        sa.insert(task).from_select(
+            ["case_id", "referral_id", "kind", "owner_user_id", "owner_agency_code", "owner_unit_code", "owner_role",
+             "opened_at", "note"],
+            rows,
+        ).execution_options(preserve_rowcount=True)
+    )
+    return result.rowcount or 0  # type: ignore[attr-defined]
