@@ -62,6 +62,8 @@ def open_missing_reviews(session: Session, now: datetime) -> int:
         first = session.execute(_missing(urgency).limit(1)).scalar()
         if first is None:
             continue
+        # Counted first: drivers differ on the row count of INSERT ... SELECT (psycopg reports -1).
+        missing = session.execute(sa.select(sa.func.count()).select_from(_missing(urgency).subquery())).scalar_one()
         owner_id, unit_code = session.execute(
             sa.select(case_t.c.owner_id, case_t.c.unit_code).where(case_t.c.id == first)
         ).one()
@@ -79,7 +81,7 @@ def open_missing_reviews(session: Session, now: datetime) -> int:
                    deadline_t.c.closed_at.is_(None), deadline_t.c.policy_key.like(REVIEW_POLICY_KEY + "%"))
             .order_by(deadline_t.c.id.desc()).limit(1)
         ).one()
-        copied = session.execute(
+        session.execute(
             sa.insert(deadline_t).from_select(
                 ["case_id", "policy_key", "owner_user_id", "owner_unit_code", "owner_role", "opened_at", "due_at"],
                 sa.select(case_t.c.id, sa.literal(key), *_owner_columns(),
@@ -87,7 +89,7 @@ def open_missing_reviews(session: Session, now: datetime) -> int:
                 .where(case_t.c.id.in_(_missing(urgency).subquery().select())),
             )
         )
-        opened += 1 + max(copied.rowcount or 0, 0)  # type: ignore[attr-defined]
+        opened += missing
         template_rung = rung_t.alias("template_rung")
         has_rungs = sa.exists().where(rung_t.c.deadline_id == deadline_t.c.id)
         session.execute(
