@@ -1,0 +1,273 @@
+"""Closed-loop referrals on a real PostgreSQL and a real SQLite file: the loop, re-referral, closure, races."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from engine.audit import replay, timeline
+from engine.cases import open_case, transition_case
+from engine.db import transaction
+from engine.errors import Conflict, DomainError, TransitionRefused
+from engine.machine import Actor
+from engine.models import Case, Event, Referral, Task
+from engine.tasks import my_tasks
+from referrals.lifecycle import REFERRAL_MACHINE
+from referrals.services import agency_inbox, create_referral, referrals_of_case, transition_referral
+from tests.support.people import DEMO_PROVINCE, make_child, make_user
+
+
+@dataclass
+class World:
+    lan: Actor  # caseworker, owns the case
+    binh: Actor  # province supervisor
+    hung: Actor  # staff of the commune health station TYT-05443
+    centre: Actor  # staff of the province rehabilitation centre PHCN-19
+    case_id: int
+
+
+def case_step(db: Engine, case_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None) -> Case:
+    with transaction(db) as s:
+        version = s.get(Case, case_id).version
+        return transition_case(s, case_id, action, actor, version, payload or {})
+
+
+def ref_step(
+    db: Engine, referral_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None
+) -> Referral:
+    with transaction(db) as s:
+        version = s.get(Referral, referral_id).version
+        return transition_referral(s, referral_id, action, actor, version, payload or {})
+
+
+def case_in_care(db: Engine, services: list[str], consent_domains: list[str]) -> World:
+    lan = make_user(db, "lan", "caseworker")
+    binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
+    hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
+    centre = make_user(db, "mai", "agency_staff", unit=DEMO_PROVINCE, agency="PHCN-19")
+    child_id = make_child(db, lan)
+    with transaction(db) as s:
+        case_id = open_case(s, child_id=child_id, actor=lan, source="school").id
+    case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
+    case_step(db, case_id, "record_consent", lan,
+              {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": consent_domains})
+    case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
+    case_step(db, case_id, "accept_for_intake", lan)
+    case_step(db, case_id, "complete_assessment", lan, {"needs": services})
+    case_step(db, case_id, "submit_plan", lan, {"services": services})
+    case_step(db, case_id, "approve_plan", binh)
+    return World(lan, binh, hung, centre, case_id)
+
+
+def refer(db: Engine, world: World, service: str = "rehabilitation", **kwargs: Any) -> Referral:
+    with transaction(db) as s:
+        return create_referral(s, case_id=world.case_id, service_code=service, actor=world.lan, **kwargs)
+
+
+def open_tasks(db: Engine, referral_id: int) -> list[tuple[str, int | None, str | None]]:
+    with transaction(db) as s:
+        rows = s.execute(
+            sa.select(Task.kind, Task.owner_user_id, Task.owner_agency_code)
+            .where(Task.referral_id == referral_id, Task.closed_at.is_(None))
+        ).all()
+        return [tuple(r) for r in rows]
+
+
+def test_full_closed_loop_requested_accepted_in_progress_completed(db: Engine) -> None:
+    world = case_in_care(db, ["rehabilitation", "inclusive_education"], ["rehabilitation", "education"])
+    ref = refer(db, world)
+    assert (ref.state, ref.agency_code, ref.version) == ("requested", "TYT-05443", 2)
+    assert "Trạm Y tế phường Phan Đình Phùng" in (ref.routing_reason or "")
+    assert ref.override_reason is None
+    assert open_tasks(db, ref.id) == [("requested", None, "TYT-05443")]
+    with transaction(db) as s:
+        assert [r.id for r in agency_inbox(s, "TYT-05443")] == [ref.id]
+        assert [t.referral_id for t in my_tasks(s, world.hung)] == [ref.id]
+
+    ref_step(db, ref.id, "accept", world.hung)
+    ref_step(db, ref.id, "start", world.hung)
+    ref_step(db, ref.id, "hold", world.hung, {"reason": "gia đình về quê ăn Tết"})
+    assert open_tasks(db, ref.id) == [("on_hold", None, "TYT-05443")]
+    ref_step(db, ref.id, "resume", world.hung)
+    with pytest.raises(TransitionRefused) as refused:
+        ref_step(db, ref.id, "complete", world.hung, {"outcome": "delivered_fully"})
+    assert refused.value.params == {"field": "note"}
+    done = ref_step(db, ref.id, "complete", world.hung, {"outcome": "delivered_fully", "note": "đi lại được"})
+
+    assert (done.state, done.outcome, done.outcome_note, done.version) == (
+        "completed", "delivered_fully", "đi lại được", 7)
+    assert done.requested_at and done.accepted_at and done.started_at and done.ended_at
+    assert open_tasks(db, ref.id) == []
+    with transaction(db) as s:
+        assert agency_inbox(s, "TYT-05443") == []
+        events = [e for e in timeline(s, world.case_id) if e.entity == "referral"]
+        assert [e.action for e in events] == ["create", "request", "accept", "start", "hold", "resume", "complete"]
+        assert [e.entity_version for e in events] == [1, 2, 3, 4, 5, 6, 7]
+        assert {e.referral_id for e in events} == {ref.id}
+        replayed = replay(events, REFERRAL_MACHINE, entity="referral", referral_id=ref.id)
+        assert (replayed.state, replayed.version) == ("completed", 7)
+
+
+def test_rejection_then_referral_to_the_next_candidate(db: Engine) -> None:
+    world = case_in_care(db, ["rehabilitation"], ["rehabilitation"])
+    first = refer(db, world)
+    assert first.agency_code == "TYT-05443"
+    with pytest.raises(TransitionRefused) as refused:
+        ref_step(db, first.id, "reject", world.hung, {"reason": "other"})
+    assert refused.value.code == "referral.reason_text_missing"
+    rejected = ref_step(db, first.id, "reject", world.hung, {"reason": "no_capacity"})
+    assert (rejected.state, rejected.reason_code) == ("rejected", "no_capacity")
+    lan_id = world.lan.user_id
+    assert open_tasks(db, first.id) == [("refer_again", lan_id, None)]
+    with transaction(db) as s:
+        assert [t.kind for t in my_tasks(s, world.lan) if t.referral_id] == ["refer_again"]
+
+    # The station that said no now comes last: the province centre is proposed, without an override.
+    second = refer(db, world)
+    assert (second.agency_code, second.state, second.previous_referral_id) == ("PHCN-19", "requested", first.id)
+    assert second.override_reason is None
+    assert "toàn địa bàn Thái Nguyên" in (second.routing_reason or "")
+    assert open_tasks(db, first.id) == []
+    with transaction(db) as s:
+        assert [t.kind for t in my_tasks(s, world.lan) if t.referral_id] == []
+        assert [r.id for r in agency_inbox(s, "PHCN-19")] == [second.id]
+
+    ref_step(db, second.id, "accept", world.centre)
+    ref_step(db, second.id, "start", world.centre)
+    failed = ref_step(db, second.id, "fail", world.centre, {"reason": "family_declined"})
+    assert (failed.state, failed.reason_code, failed.ended_at is not None) == ("failed", "family_declined", True)
+    assert open_tasks(db, second.id) == [("refer_again", lan_id, None)]
+
+
+def test_override_of_the_proposal_needs_and_records_a_reason(db: Engine) -> None:
+    world = case_in_care(db, ["rehabilitation"], ["rehabilitation"])
+    with pytest.raises(TransitionRefused) as refused:
+        refer(db, world, agency_code="PHCN-19")
+    assert refused.value.code == "referral.override_reason_missing"
+    with pytest.raises(TransitionRefused) as refused:
+        refer(db, world, agency_code="TYT-05710", override_reason="gần nhà")  # temporarily closed
+    assert refused.value.code == "referral.not_a_candidate"
+    with transaction(db) as s:
+        assert referrals_of_case(s, world.case_id) == []
+
+    ref = refer(db, world, agency_code="PHCN-19", override_reason="trẻ cần dụng cụ chỉnh hình")
+    assert (ref.agency_code, ref.override_reason) == ("PHCN-19", "trẻ cần dụng cụ chỉnh hình")
+    assert "Trung tâm Phục hồi chức năng" in (ref.routing_reason or "")
+    with transaction(db) as s:
+        created = s.execute(sa.select(Event).where(Event.referral_id == ref.id, Event.action == "create")).scalar_one()
+        assert created.reason == "trẻ cần dụng cụ chỉnh hình"
+        assert created.payload["override_reason"] == "trẻ cần dụng cụ chỉnh hình"
+
+
+def test_referral_needs_consent_covering_the_domain_and_a_planned_service(db: Engine) -> None:
+    world = case_in_care(db, ["rehabilitation", "inclusive_education"], ["education"])
+    with pytest.raises(TransitionRefused) as refused:
+        refer(db, world)
+    assert refused.value.code == "referral.consent_missing"
+    assert "rehabilitation" in refused.value.message("vi")
+    with pytest.raises(TransitionRefused) as refused:
+        refer(db, world, service="legal_aid")
+    assert refused.value.code == "referral.not_in_care_plan"
+    with transaction(db) as s:
+        assert referrals_of_case(s, world.case_id) == []
+        assert s.execute(sa.select(sa.func.count()).select_from(Event).where(Event.entity == "referral")).scalar() == 0
+
+    school = refer(db, world, service="inclusive_education")
+    assert (school.agency_code, school.state) == ("TH-05443", "requested")
+    # A draft shares nothing yet; sending it does, so the consent rule applies then.
+    draft = refer(db, world, send=False)
+    assert draft.state == "draft"
+    with pytest.raises(TransitionRefused) as refused:
+        ref_step(db, draft.id, "request", world.lan)
+    assert refused.value.code == "referral.consent_missing"
+    case_step(db, world.case_id, "record_consent", world.lan,
+              {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": ["rehabilitation"]})
+    assert ref_step(db, draft.id, "request", world.lan).state == "requested"
+    with pytest.raises(TransitionRefused) as refused:
+        refer(db, world)
+    assert refused.value.code == "referral.already_open"
+
+
+def test_urgent_protection_is_referred_already_during_pre_intake(db: Engine) -> None:
+    lan = make_user(db, "lan", "caseworker")
+    child_id = make_child(db, lan)
+    with transaction(db) as s:
+        case_id = open_case(s, child_id=child_id, actor=lan, source="helpline_111", urgency="urgent").id
+    case_step(db, case_id, "verify", lan, {"urgency": "urgent", "assessment": "bị bạo hành"})
+    case_step(db, case_id, "record_consent", lan,
+              {"given_by": "guardian", "name": "Bà ngoại", "domains": ["protection"]})
+    with transaction(db) as s:
+        with pytest.raises(TransitionRefused) as refused:
+            create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan)
+        assert refused.value.code == "referral.not_allowed_at_stage"
+        ref = create_referral(s, case_id=case_id, service_code="emergency_protection", actor=lan)
+    assert (ref.agency_code, ref.state) == ("CTXH-19", "requested")
+
+
+def test_closure_refused_while_a_referral_is_open_and_allowed_once_it_ends(db: Engine) -> None:
+    world = case_in_care(db, ["rehabilitation", "inclusive_education"], ["rehabilitation", "education"])
+    rehab = refer(db, world)
+    school = refer(db, world, service="inclusive_education")
+    case_step(db, world.case_id, "propose_closure", world.lan, {"reason": "moved_away"})
+    with pytest.raises(TransitionRefused) as refused:
+        case_step(db, world.case_id, "approve_closure", world.binh)
+    assert refused.value.code == "guard.open_items"
+    message = refused.value.message("vi")
+    assert f"REF-{rehab.id} rehabilitation (requested)" in message
+    assert f"REF-{school.id} inclusive_education (requested)" in message
+    with transaction(db) as s:
+        assert s.get(Case, world.case_id).step == "closure_proposed"
+
+    ref_step(db, rehab.id, "reject", world.hung, {"reason": "not_eligible"})
+    with pytest.raises(TransitionRefused) as refused:
+        case_step(db, world.case_id, "approve_closure", world.binh)
+    assert f"REF-{rehab.id}" not in refused.value.message("en")
+    assert f"REF-{school.id} inclusive_education (requested)" in refused.value.message("en")
+
+    ref_step(db, school.id, "cancel", world.lan, {"reason": "gia đình chuyển đi nơi khác"})
+    closed = case_step(db, world.case_id, "approve_closure", world.binh)
+    assert closed.step == "closed"
+
+
+def test_twenty_concurrent_accepts_give_exactly_one_success(db: Engine) -> None:
+    world = case_in_care(db, ["rehabilitation"], ["rehabilitation"])
+    ref = refer(db, world)
+    staff = [make_user(db, f"tyt{i}", "agency_staff", agency="TYT-05443") for i in range(20)]
+    barrier = threading.Barrier(len(staff))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def accept(actor: Actor) -> None:
+        barrier.wait()
+        try:
+            with transaction(db) as s:
+                transition_referral(s, ref.id, "accept", actor, ref.version, {})
+            result = "ok"
+        except Conflict:
+            result = "conflict"
+        except DomainError as exc:  # anything else is a failure of the test
+            result = f"error {exc.code}"
+        except Exception as exc:  # noqa: BLE001 - record, then fail the test below
+            result = f"crash {exc!r}"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=accept, args=(a,)) for a in staff]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+    assert sorted(outcomes) == ["conflict"] * 19 + ["ok"]
+    with transaction(db) as s:
+        stored = s.get(Referral, ref.id)
+        assert (stored.state, stored.version) == ("accepted", ref.version + 1)
+        accepts = s.execute(
+            sa.select(sa.func.count()).select_from(Event).where(Event.referral_id == ref.id, Event.action == "accept")
+        ).scalar()
+        assert accepts == 1
+    assert open_tasks(db, ref.id) == [("accepted", None, "TYT-05443")]
