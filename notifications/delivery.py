@@ -28,7 +28,8 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session, col
 
 from engine.db import transaction, utcnow
-from engine.models import DeliveryAttempt, Outbox
+from engine.models import Agency, Case, DeliveryAttempt, Outbox, Referral
+from engine.outbox import case_context, referral_context
 from notifications.recipients import Recipient, is_email, resolve, with_dedupe_header
 from notifications.render import render
 
@@ -87,7 +88,7 @@ class Job:
     done_channels: frozenset[str]
 
 
-Sender = Callable[[str, str, str], tuple[bool, str | None, str]]
+Sender = Callable[[str, str, str], tuple[bool, str | None]]
 
 
 # --- claim ----------------------------------------------------------------------------------------
@@ -126,29 +127,27 @@ def claim(db: Engine, now: datetime, *, batch: int = 100, policy: RetryPolicy | 
 # --- send -----------------------------------------------------------------------------------------
 
 
-def channel_label(url: str, plugin: Any | None = None) -> str:
-    """How the log names an address without its secrets: 'email:a@b.vn' or apprise's privacy URL."""
+def channel_label(url: str) -> str:
+    """How the log names an address without its secrets: 'email:a@b.vn', else apprise's privacy URL."""
     if is_email(url):
         to = parse_qs(urlsplit(url).query).get("to", [""])[0]
         return f"email:{to}" if to else "email:" + (urlsplit(url).hostname or "")
+    plugin = apprise.Apprise.instantiate(url)
     if plugin is not None:
         return str(plugin.url(privacy=True)).split("?", 1)[0]
     return url.split("://", 1)[0] + "://" + (urlsplit(url).hostname or "")
 
 
-def apprise_send(url: str, title: str, body: str) -> tuple[bool, str | None, str]:
-    """Send one message to one apprise URL; (ok, error, channel). apprise reports failure in its result."""
-    plugin = apprise.Apprise.instantiate(url)
-    if plugin is None:
-        return False, "invalid or unsupported notification URL", channel_label(url)
-    channel = channel_label(url, plugin)
+def apprise_send(url: str, title: str, body: str) -> tuple[bool, str | None]:
+    """Send one message to one apprise URL; (ok, error). apprise reports failure in its result, never raises."""
     notifier = apprise.Apprise()
-    notifier.add(plugin)
+    if not notifier.add(url):
+        return False, "invalid or unsupported notification URL"
     result = notifier.notify(body=body, title=title, body_format=apprise.NotifyFormat.TEXT)
     if result:
-        return True, None, channel
+        return True, None
     messages = [entry.message for entry in result.logs() if entry.level in ("WARNING", "ERROR", "CRITICAL")]
-    return False, ("; ".join(messages) or f"apprise status {result.status}")[:MAX_ERROR_LENGTH], channel
+    return False, ("; ".join(messages) or f"apprise status {result.status}")[:MAX_ERROR_LENGTH]
 
 
 def send_job(job: Job, base_url: str, sender: Sender = apprise_send) -> Outcome:
@@ -159,18 +158,18 @@ def send_job(job: Job, base_url: str, sender: Sender = apprise_send) -> Outcome:
     outcome = Outcome()
     rendered: dict[bool, tuple[str, str]] = {}
     for url in job.urls:
-        if channel_label(url) in job.done_channels:
+        channel = channel_label(url)
+        if channel in job.done_channels:
             continue
         short = not is_email(url)
         if short not in rendered:
             rendered[short] = render(row.template, job.language, row.context, short=short, base_url=base_url)
         title, body = rendered[short]
         try:
-            ok, error, channel = sender(with_dedupe_header(url, row.dedupe_key), title, body)
+            ok, error = sender(with_dedupe_header(url, row.dedupe_key), title, body)
         except Exception as exc:  # a plugin bug must not kill the batch; it is a failed try like any other
-            ok, error, channel = False, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH], channel_label(url)
-        # The label must not depend on the header we added, so retries recognise the same address.
-        outcome.tries.append(ChannelTry(channel_label(url) if is_email(url) else channel, ok, error))
+            ok, error = False, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
+        outcome.tries.append(ChannelTry(channel, ok, error))
     failed = [t for t in outcome.tries if not t.ok]
     if failed:
         outcome.error = "; ".join(f"{t.channel}: {t.error}" for t in failed)[:MAX_ERROR_LENGTH]
@@ -227,8 +226,29 @@ def _prepare_jobs(db: Engine, rows: list[Claimed], smtp_url: str | None) -> list
                 urls = cache[key].urls
                 if row.recipient_kind == "unit_role" and cache[key].language:
                     language = cache[key].language or language
+            row.context = _complete_context(session, row.context)
             jobs.append(Job(row, urls, language, frozenset(done_by_row.get(row.id, ()))))
         return jobs
+
+
+def _complete_context(session: Session, context: dict[str, Any]) -> dict[str, Any]:
+    """Fill what a template shows but a set-based writer (the deadline sweep) left out: the case reference,
+    the child's initials, the service and agency names, the link. What the row says wins."""
+    if context.get("case_ref") and (context.get("service_name_vi") or not context.get("referral_id")):
+        return context
+    fresh: dict[str, Any] = {}
+    case = session.get(Case, context["case_id"]) if context.get("case_id") else None
+    referral = session.get(Referral, context["referral_id"]) if context.get("referral_id") else None
+    if case is not None and referral is not None:
+        fresh = referral_context(session, referral, case)
+    elif case is not None:
+        fresh = case_context(session, case)
+    agency_code = context.get("owner_agency_code") or context.get("agency_code")
+    if agency_code and not fresh.get("agency_name_vi"):
+        agency = session.get(Agency, agency_code)
+        if agency is not None:
+            fresh.update(agency_name_vi=agency.name_vi, agency_name_en=agency.name_en or agency.name_vi)
+    return {**fresh, **{k: v for k, v in context.items() if v is not None}}
 
 
 def deliver_due(
