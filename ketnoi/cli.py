@@ -156,6 +156,30 @@ def case_timeline(
                    f"  v{r['version']}  {r['reason'] or ''}")
 
 
+@app.command("deliver")
+def deliver_cmd(
+    now: Annotated[str | None, typer.Option(help="simulated time, e.g. 2027-02-10T09:00:00+07:00")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="rows claimed per chunk")] = 200,
+    concurrency: Annotated[int, typer.Option(min=1, help="messages sent at once")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Run one delivery round: today's digests, then every due notification; print the counts."""
+    from engine.db import utcnow
+    from notifications.delivery import delivery_round
+
+    when = parse_when(now) or utcnow()
+    c = container()
+    with plain_errors():
+        counts = delivery_round(c.db, when, batch=batch, concurrency=concurrency, base_url=c.settings.base_url,
+                                smtp_url=c.settings.smtp_url)
+    if as_json:
+        typer.echo(json.dumps({"at": when.isoformat(), **counts}))
+        return
+    typer.echo(f"Gửi thông báo lúc / delivery at {when.isoformat()}")
+    for name, count in counts.items():
+        typer.echo(f"  {name}: {count}")
+
+
 @app.command("worker")
 def worker_cmd() -> None:
     """Serve the scheduled flows (sweep, delivery, reviews, reports) against the Prefect server named by

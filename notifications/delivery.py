@@ -299,3 +299,25 @@ def deliver_all(
         if counts["claimed"] < batch:
             break
     return total
+
+
+def delivery_round(
+    db: Engine,
+    now: datetime | None = None,
+    *,
+    batch: int = 200,
+    concurrency: int = 8,
+    max_rounds: int = 50,
+    digests: bool = True,
+    **options: Any,
+) -> dict[str, int]:
+    """What ``ketnoi deliver`` runs: today's digests (in their own transaction), then every due row."""
+    from notifications.digest import build_digests
+
+    now = now or utcnow()
+    written = 0
+    if digests:
+        with transaction(db) as session:
+            written = build_digests(session, now)
+    counts = deliver_all(db, now, batch=batch, concurrency=concurrency, max_rounds=max_rounds, **options)
+    return {"digests": written, **counts}
