@@ -156,6 +156,27 @@ def case_timeline(
                    f"  v{r['version']}  {r['reason'] or ''}")
 
 
+@app.command("sweep")
+def sweep_cmd(
+    now: Annotated[str | None, typer.Option(help="simulated time, e.g. 2027-02-10T09:00:00+07:00")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Run one deadline sweep (now, or at a simulated time) in one transaction and print the counts by rung."""
+    from engine.db import transaction, utcnow
+    from engine.sweep import sweep
+
+    when = parse_when(now) or utcnow()
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        counts = sweep(session, when)
+    if as_json:
+        typer.echo(json.dumps({"at": when.isoformat(), **counts}))
+        return
+    typer.echo(f"Quét thời hạn lúc / sweep at {when.isoformat()}")
+    for name, count in counts.items():
+        typer.echo(f"  {name}: {count}")
+
+
 @app.command("deliver")
 def deliver_cmd(
     now: Annotated[str | None, typer.Option(help="simulated time, e.g. 2027-02-10T09:00:00+07:00")] = None,
