@@ -21,6 +21,10 @@ register({
         "vi": "Chỉ cán bộ giám sát của đơn vị quản lý mới được ghi nhận kiểm tra.",
         "en": "Only a supervisor of the responsible unit may record an audit note.",
     },
+    "supervision.register_role": {
+        "vi": "Vai trò «{role}» không được ghi sổ tập huấn.",
+        "en": "Role '{role}' may not keep the training register.",
+    },
     "supervision.note_incomplete": {
         "vi": "Ghi chú kiểm tra cần nêu nguyên nhân tìm thấy, biện pháp đã làm và ngày theo dõi tiếp.",
         "en": "An audit note needs the reason found, the action taken and a follow-up date.",

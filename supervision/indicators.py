@@ -1,0 +1,512 @@
+"""Indicators per unit (its whole subtree) and period, each with numerator, denominator and the plan's target.
+
+Definitions (each computed by one aggregate query, grouped by the unit that holds the record, and summed for
+the unit's total — a child, a roster person or a referral belongs to exactly one unit, so sums are exact):
+
+- children registered: children with at least one disability type, registered before the period's end and
+  still under 16 at some time in the period (born after the period's first day minus 16 years);
+- reached a service: of those, children with a referral that was in progress by the period's end
+  (``started_at`` before the end), unless it failed or was cancelled before the end;
+- health care or rehabilitation: the same with the referral in the plan's ``health_domains``;
+- caregivers trained: registered children named on a caregiver training held before the period's end;
+- officials and collaborators trained: people of the staff roster (the denominator) who attended an
+  official/collaborator training held before the period's end, matched on unit, kind and name;
+- linked service network: communes where, for every group of the plan's ``network_groups``, an active
+  agency covering the commune (directly or through an ancestor unit) offers a service of the group;
+- referral performance, over referrals requested in the period: median working days from request to
+  acceptance (accepted before the end), share completed before the end, share that went overdue
+  (a clock of the referral passed its due time before it closed and before the end).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlmodel import Session
+
+import supervision.messages  # noqa: F401  (registers the messages)
+from engine.db import utcnow
+from engine.models import (
+    Agency,
+    AgencyArea,
+    AgencyService,
+    Case,
+    Child,
+    Deadline,
+    Referral,
+    ServiceType,
+    StaffRoster,
+    TrainingParticipant,
+    TrainingSession,
+    Unit,
+)
+from engine.settings import get_settings
+from supervision.overdue import NATIONAL, unit_path
+from supervision.periods import Period, parse_period
+from supervision.plan import Plan, ProvincePlan, load_plan
+from supervision.workdays import calendar_cte, local_day_sql
+
+CHILD_AGE_LIMIT = 16
+REACHED_UNLESS_ENDED = ("failed", "cancelled")
+
+INDICATORS: dict[str, dict[str, str]] = {
+    "children_registered": {
+        "vi": "Số trẻ em khuyết tật được đăng ký", "en": "Children with disabilities registered", "kind": "count",
+    },
+    "reached_service": {
+        "vi": "Tỷ lệ trẻ em khuyết tật được tiếp cận ít nhất một dịch vụ",
+        "en": "Children with disabilities who reached at least one service", "kind": "share",
+    },
+    "health_rehabilitation": {
+        "vi": "Tỷ lệ trẻ em khuyết tật được chăm sóc sức khỏe, phục hồi chức năng",
+        "en": "Children with disabilities who received health care or rehabilitation", "kind": "share",
+    },
+    "caregivers_trained": {
+        "vi": "Tỷ lệ trẻ em khuyết tật có cha mẹ, người chăm sóc được tập huấn",
+        "en": "Children whose parents or caregivers were trained", "kind": "share",
+    },
+    "officials_trained": {
+        "vi": "Tỷ lệ cán bộ, cộng tác viên được tập huấn",
+        "en": "Officials and collaborators trained", "kind": "share",
+    },
+    "linked_network": {
+        "vi": "Tỷ lệ xã, phường có mạng lưới dịch vụ liên kết",
+        "en": "Communes with a linked service network", "kind": "share",
+    },
+    "referral_days_to_accept": {
+        "vi": "Số ngày làm việc đến khi tiếp nhận chuyển gửi (trung vị)",
+        "en": "Working days from referral to acceptance (median)", "kind": "days",
+    },
+    "referral_completed": {
+        "vi": "Tỷ lệ chuyển gửi đã hoàn thành", "en": "Referrals completed", "kind": "share",
+    },
+    "referral_overdue": {
+        "vi": "Tỷ lệ chuyển gửi bị quá hạn", "en": "Referrals that went overdue", "kind": "share",
+    },
+}
+
+
+@dataclass
+class Indicator:
+    key: str
+    name_vi: str
+    name_en: str
+    kind: str  # count, share, days
+    numerator: int | None
+    denominator: int | None
+    value: float | None
+    target: float | None = None
+    target_year: int | None = None
+    met: bool | None = None
+
+
+@dataclass
+class BreakdownRow:
+    unit_code: str
+    name_vi: str
+    name_en: str
+    level: str
+    values: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
+
+
+@dataclass
+class IndicatorReport:
+    unit_code: str
+    unit_name_vi: str
+    unit_name_en: str
+    period: str
+    period_label_vi: str
+    first_day: date
+    last_day: date
+    generated_at: datetime
+    plan_source_vi: str
+    plan_source_en: str
+    indicators: list[Indicator]
+    breakdown: list[BreakdownRow]
+
+    def indicator(self, key: str) -> Indicator:
+        return next(i for i in self.indicators if i.key == key)
+
+    def as_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["first_day"] = self.first_day.isoformat()
+        data["last_day"] = self.last_day.isoformat()
+        data["generated_at"] = self.generated_at.isoformat()
+        return data
+
+
+def _share(numerator: int | None, denominator: int | None) -> float | None:
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def _json_array_nonempty(column: Any, dialect: str) -> sa.ColumnElement[bool]:
+    func = sa.func.jsonb_array_length if dialect == "postgresql" else sa.func.json_array_length
+    return func(column) > 0
+
+
+def _in_scope(path_column: Any, root_path: str) -> sa.ColumnElement[bool]:
+    return sa.true() if root_path == "/" else path_column.like(root_path + "%")
+
+
+# --- the queries (one per family of indicators) -------------------------------------------------------
+
+
+def _children_counts(
+    session: Session, root_path: str, period: Period, plan: ProvincePlan, dialect: str
+) -> dict[str, dict[str, int]]:
+    """Per commune: registered, new in the period, reached a service, health/rehabilitation, caregivers."""
+    reached = sa.and_(
+        Referral.started_at < period.end,  # type: ignore[operator]
+        sa.not_(sa.and_(Referral.state.in_(REACHED_UNLESS_ENDED), Referral.ended_at < period.end)),  # type: ignore[attr-defined,operator]
+    )
+    health = sa.and_(reached, Referral.domain.in_(plan.health_domains or ("",)))  # type: ignore[attr-defined]
+    case_unit = sa.orm.aliased(Unit)
+    flags = (
+        sa.select(
+            Case.child_id.label("child_id"),  # type: ignore[attr-defined]
+            sa.func.max(sa.case((reached, 1), else_=0)).label("reached"),
+            sa.func.max(sa.case((health, 1), else_=0)).label("health"),
+        )
+        .join(Referral, Referral.case_id == Case.id)
+        .join(case_unit, case_unit.code == Case.unit_code)
+        .where(Referral.started_at < period.end, _in_scope(case_unit.path, root_path))  # type: ignore[operator]
+        .group_by(Case.child_id)
+        .subquery("flags")
+    )
+    trained = (
+        sa.select(TrainingParticipant.child_id.label("child_id"))  # type: ignore[union-attr]
+        .join(TrainingSession, TrainingSession.id == TrainingParticipant.session_id)
+        .where(
+            TrainingParticipant.kind == "caregiver",
+            TrainingParticipant.child_id.is_not(None),  # type: ignore[union-attr]
+            TrainingSession.held_on < period.end_day,  # type: ignore[operator]
+        )
+        .group_by(TrainingParticipant.child_id)
+        .subquery("trained")
+    )
+    born_after = period.first_day.replace(year=period.first_day.year - CHILD_AGE_LIMIT)
+    stmt = (
+        sa.select(
+            Child.commune_code,
+            sa.func.count().label("registered"),
+            sa.func.sum(sa.case((Child.created_at >= period.start, 1), else_=0)).label("new"),  # type: ignore[operator]
+            sa.func.sum(sa.func.coalesce(flags.c.reached, 0)).label("reached"),
+            sa.func.sum(sa.func.coalesce(flags.c.health, 0)).label("health"),
+            sa.func.count(trained.c.child_id).label("caregivers"),
+        )
+        .join(Unit, Unit.code == Child.commune_code)
+        .outerjoin(flags, flags.c.child_id == Child.id)
+        .outerjoin(trained, trained.c.child_id == Child.id)
+        .where(
+            _in_scope(Unit.path, root_path),
+            Child.created_at < period.end,  # type: ignore[operator]
+            Child.date_of_birth > born_after,  # type: ignore[operator]
+            _json_array_nonempty(Child.disability_types, dialect),
+        )
+        .group_by(Child.commune_code)
+    )
+    return {
+        r.commune_code: {"registered": int(r.registered), "new": int(r.new or 0), "reached": int(r.reached or 0),
+                         "health": int(r.health or 0), "caregivers": int(r.caregivers or 0)}
+        for r in session.execute(stmt)
+    }
+
+
+def _staff_counts(session: Session, root_path: str, period: Period) -> dict[str, dict[str, int]]:
+    attended = (
+        sa.select(TrainingParticipant.unit_code, TrainingParticipant.person_name, TrainingParticipant.kind)
+        .join(TrainingSession, TrainingSession.id == TrainingParticipant.session_id)
+        .where(
+            TrainingParticipant.kind.in_(("official", "collaborator")),  # type: ignore[attr-defined]
+            TrainingSession.held_on < period.end_day,  # type: ignore[operator]
+        )
+        .group_by(TrainingParticipant.unit_code, TrainingParticipant.person_name, TrainingParticipant.kind)
+        .subquery("attended")
+    )
+    stmt = (
+        sa.select(
+            StaffRoster.unit_code,
+            sa.func.count().label("roster"),
+            sa.func.count(attended.c.person_name).label("trained"),
+        )
+        .join(Unit, Unit.code == StaffRoster.unit_code)
+        .outerjoin(attended, sa.and_(
+            attended.c.unit_code == StaffRoster.unit_code,
+            attended.c.person_name == StaffRoster.person_name,
+            attended.c.kind == StaffRoster.kind,
+        ))
+        .where(_in_scope(Unit.path, root_path))
+        .group_by(StaffRoster.unit_code)
+    )
+    return {r.unit_code: {"roster": int(r.roster), "trained": int(r.trained)} for r in session.execute(stmt)}
+
+
+def lineage_cte(root_path: str) -> Any:
+    """``(unit_code, ancestor_code)`` for every unit in scope and each of its ancestors (itself included).
+
+    A recursive CTE over ``parent_code``: a handful of rows per unit, joined by equality — far cheaper
+    than comparing every unit's path with every other's.
+    """
+    base = (
+        sa.select(Unit.code.label("unit_code"), Unit.code.label("ancestor_code"),  # type: ignore[attr-defined]
+                  Unit.parent_code.label("next_code"))  # type: ignore[union-attr]
+        .where(_in_scope(Unit.path, root_path))
+        .cte("lineage", recursive=True)
+    )
+    parent = sa.orm.aliased(Unit)
+    step = sa.select(base.c.unit_code, parent.code, parent.parent_code).join(parent, parent.code == base.c.next_code)
+    return base.union_all(step)
+
+
+def _network_counts(session: Session, root_path: str, plan: ProvincePlan) -> dict[str, dict[str, int]]:
+    """Per commune in scope: 1 when every group of the plan is offered by an active covering agency."""
+    pairs = [(group, domain) for group, domains in plan.network_groups.items() for domain in domains]
+    communes = sa.select(Unit.code).where(Unit.level == "commune", _in_scope(Unit.path, root_path))
+    if not pairs:
+        return {code: {"communes": 1, "linked": 0} for code in session.execute(communes).scalars()}
+    groups = sa.values(sa.column("grp", sa.String), sa.column("domain", sa.String), name="grp",
+                       literal_binds=True).data(pairs).cte("network_group")
+    lineage = lineage_cte(root_path)
+    # which groups each unit that has agencies offers (a small set), then inherited down to the communes
+    offered = (
+        sa.select(AgencyArea.unit_code.label("unit_code"), groups.c.grp.label("grp"))
+        .join(Agency, Agency.code == AgencyArea.agency_code)
+        .join(AgencyService, AgencyService.agency_code == Agency.code)
+        .join(ServiceType, ServiceType.code == AgencyService.service_code)
+        .join(groups, groups.c.domain == ServiceType.domain)
+        .where(Agency.status == "active")
+        .group_by(AgencyArea.unit_code, groups.c.grp)
+        .subquery("offered")
+    )
+    covered = (
+        sa.select(lineage.c.unit_code, sa.func.count(sa.distinct(offered.c.grp)).label("groups"))
+        .join(offered, offered.c.unit_code == lineage.c.ancestor_code)
+        .group_by(lineage.c.unit_code)
+        .subquery("covered")
+    )
+    stmt = (
+        sa.select(Unit.code, sa.func.coalesce(covered.c.groups, 0).label("groups"))
+        .outerjoin(covered, covered.c.unit_code == Unit.code)
+        .where(Unit.level == "commune", _in_scope(Unit.path, root_path))
+    )
+    needed = len(plan.network_groups)
+    return {r.code: {"communes": 1, "linked": int(r.groups >= needed)} for r in session.execute(stmt)}
+
+
+def _referral_counts(session: Session, root_path: str, period: Period) -> dict[str, dict[str, int]]:
+    late = (
+        sa.select(Deadline.referral_id.label("referral_id"))  # type: ignore[union-attr]
+        .where(
+            Deadline.referral_id.is_not(None),  # type: ignore[union-attr]
+            Deadline.due_at < period.end,  # type: ignore[operator]
+            Deadline.opened_at < period.end,  # type: ignore[operator]
+            sa.or_(Deadline.closed_at.is_(None), Deadline.due_at < Deadline.closed_at),  # type: ignore[union-attr,operator]
+        )
+        .group_by(Deadline.referral_id)
+        .subquery("late")
+    )
+    case_unit = sa.orm.aliased(Unit)
+    completed = sa.and_(Referral.state == "completed", Referral.ended_at < period.end)  # type: ignore[operator]
+    stmt = (
+        sa.select(
+            Case.unit_code,
+            sa.func.count().label("requested"),
+            sa.func.sum(sa.case((completed, 1), else_=0)).label("completed"),
+            sa.func.count(late.c.referral_id).label("overdue"),
+            sa.func.sum(sa.case((Referral.accepted_at < period.end, 1), else_=0)).label("accepted"),  # type: ignore[operator]
+        )
+        .join(Case, Case.id == Referral.case_id)
+        .join(case_unit, case_unit.code == Case.unit_code)
+        .outerjoin(late, late.c.referral_id == Referral.id)
+        .where(
+            _in_scope(case_unit.path, root_path),
+            Referral.requested_at >= period.start,  # type: ignore[operator]
+            Referral.requested_at < period.end,  # type: ignore[operator]
+        )
+        .group_by(Case.unit_code)
+    )
+    return {
+        r.unit_code: {"requested": int(r.requested), "completed": int(r.completed or 0), "overdue": int(r.overdue),
+                      "accepted": int(r.accepted or 0)}
+        for r in session.execute(stmt)
+    }
+
+
+def _median_days_to_accept(
+    session: Session, root_path: str, period: Period, tz: str, dialect: str
+) -> tuple[dict[str, float], float | None]:
+    """Median working days from request to acceptance, per unit and overall, by window functions in SQL.
+
+    The same query runs on PostgreSQL and SQLite (no ``percentile_cont`` on SQLite): rows are numbered
+    within their unit and the median is the mean of the one or two middle rows.
+    """
+    calendar = calendar_cte(period.first_day - timedelta(days=1), period.last_day)
+    asked, accepted = calendar.alias("asked"), calendar.alias("taken")
+    case_unit = sa.orm.aliased(Unit)
+    durations = (
+        sa.select(
+            Case.unit_code.label("unit_code"),  # type: ignore[attr-defined]
+            (accepted.c.cum - asked.c.cum).label("days"),
+        )
+        .select_from(Referral)
+        .join(Case, Case.id == Referral.case_id)
+        .join(case_unit, case_unit.code == Case.unit_code)
+        .join(asked, asked.c.day == local_day_sql(Referral.requested_at, dialect, tz))
+        .join(accepted, accepted.c.day == local_day_sql(Referral.accepted_at, dialect, tz))
+        .where(
+            _in_scope(case_unit.path, root_path),
+            Referral.requested_at >= period.start,  # type: ignore[operator]
+            Referral.requested_at < period.end,  # type: ignore[operator]
+            Referral.accepted_at < period.end,  # type: ignore[operator]
+        )
+        .cte("durations")
+    )
+
+    def median_rows(partition: Any | None) -> Any:
+        order = {"order_by": durations.c.days}
+        if partition is not None:
+            order["partition_by"] = partition
+        counted = {"partition_by": partition} if partition is not None else {}
+        numbered = sa.select(
+            (partition if partition is not None else sa.literal("*")).label("unit_code"),
+            durations.c.days,
+            sa.func.row_number().over(**order).label("rn"),
+            sa.func.count().over(**counted).label("n"),
+        ).subquery("numbered")
+        middle = sa.or_(numbered.c.rn == (numbered.c.n + 1) // 2, numbered.c.rn == (numbered.c.n + 2) // 2)
+        return (
+            sa.select(numbered.c.unit_code, sa.func.avg(numbered.c.days * 1.0).label("median"))
+            .where(middle)
+            .group_by(numbered.c.unit_code)
+        )
+
+    per_unit = {r.unit_code: float(r.median) for r in session.execute(median_rows(durations.c.unit_code))}
+    overall = session.execute(median_rows(None)).first()
+    return per_unit, (float(overall.median) if overall is not None and overall.median is not None else None)
+
+
+# --- the report ---------------------------------------------------------------------------------------
+
+
+def compute_indicators(
+    session: Session,
+    *,
+    unit_code: str,
+    period: str | Period,
+    plan: Plan | None = None,
+    plan_file: Path | None = None,
+    tz: str | None = None,
+    now: datetime | None = None,
+) -> IndicatorReport:
+    """Every indicator for ``unit_code``'s subtree (``VN``: the whole country) over ``period``."""
+    settings = get_settings()
+    tz = tz or settings.timezone
+    chosen_period = period if isinstance(period, Period) else parse_period(period, tz)
+    root_path = unit_path(session, unit_code)
+    plan = plan or load_plan(plan_file or settings.plan_file)
+    province_code = None if root_path == "/" else root_path.strip("/").split("/")[0]
+    province_plan = plan.for_province(province_code)
+    dialect = session.get_bind().dialect.name
+
+    children = _children_counts(session, root_path, chosen_period, province_plan, dialect)
+    staff = _staff_counts(session, root_path, chosen_period)
+    network = _network_counts(session, root_path, province_plan)
+    referrals = _referral_counts(session, root_path, chosen_period)
+    medians, overall_median = _median_days_to_accept(session, root_path, chosen_period, tz, dialect)
+
+    def total(table: dict[str, dict[str, int]], column: str) -> int:
+        return sum(row[column] for row in table.values())
+
+    counts: dict[str, tuple[int | None, int | None]] = {
+        "children_registered": (total(children, "registered"), None),
+        "reached_service": (total(children, "reached"), total(children, "registered")),
+        "health_rehabilitation": (total(children, "health"), total(children, "registered")),
+        "caregivers_trained": (total(children, "caregivers"), total(children, "registered")),
+        "officials_trained": (total(staff, "trained"), total(staff, "roster")),
+        "linked_network": (total(network, "linked"), total(network, "communes")),
+        "referral_days_to_accept": (total(referrals, "accepted"), None),
+        "referral_completed": (total(referrals, "completed"), total(referrals, "requested")),
+        "referral_overdue": (total(referrals, "overdue"), total(referrals, "requested")),
+    }
+    indicators = []
+    for key, meta in INDICATORS.items():
+        numerator, denominator = counts[key]
+        if meta["kind"] == "share":
+            value = _share(numerator, denominator)
+        elif meta["kind"] == "days":
+            value = overall_median
+        else:
+            value = float(numerator or 0)
+        target = province_plan.target(key, chosen_period.year)
+        met = None if target.value is None or value is None else value >= target.value
+        indicators.append(Indicator(key=key, name_vi=meta["vi"], name_en=meta["en"], kind=meta["kind"],
+                                    numerator=numerator, denominator=denominator, value=value,
+                                    target=target.value, target_year=target.year, met=met))
+
+    breakdown = _breakdown(session, children, staff, network, referrals, medians)
+    if unit_code == NATIONAL:
+        unit_names = ("Toàn quốc", "Whole country")
+    else:
+        unit = session.get(Unit, unit_code)
+        assert unit is not None
+        unit_names = (unit.name_vi, unit.name_en or unit.name_vi)
+    return IndicatorReport(
+        unit_code=unit_code, unit_name_vi=unit_names[0], unit_name_en=unit_names[1], period=chosen_period.label,
+        period_label_vi=chosen_period.label_vi(), first_day=chosen_period.first_day, last_day=chosen_period.last_day,
+        generated_at=now or utcnow(), plan_source_vi=province_plan.source_vi, plan_source_en=province_plan.source_en,
+        indicators=indicators, breakdown=breakdown,
+    )
+
+
+def _breakdown(
+    session: Session,
+    children: dict[str, dict[str, int]],
+    staff: dict[str, dict[str, int]],
+    network: dict[str, dict[str, int]],
+    referrals: dict[str, dict[str, int]],
+    medians: dict[str, float],
+) -> list[BreakdownRow]:
+    """One row per unit that holds any record (communes mostly; roster people may sit at a province)."""
+    codes = set(children) | set(staff) | set(network) | set(referrals)
+    names: dict[str, tuple[str, str, str, str]] = {}
+    code_list = sorted(codes)
+    for start in range(0, len(code_list), 1000):  # stay under SQLite's bound-parameter limit
+        chunk = code_list[start:start + 1000]
+        for code, name_vi, name_en, level, path in session.execute(
+            sa.select(Unit.code, Unit.name_vi, Unit.name_en, Unit.level, Unit.path).where(Unit.code.in_(chunk))  # type: ignore[attr-defined]
+        ):
+            names[code] = (name_vi, name_en or name_vi, level, path)
+    rows = []
+    for code in sorted(codes, key=lambda c: names.get(c, ("", "", "", c))[3]):
+        ch = children.get(code, {})
+        st = staff.get(code, {})
+        nw = network.get(code, {})
+        rf = referrals.get(code, {})
+
+        def cell(numerator: int | None, denominator: int | None, kind: str = "share") -> dict[str, Any]:
+            value = _share(numerator, denominator) if kind == "share" else numerator
+            return {"numerator": numerator, "denominator": denominator, "value": value}
+
+        registered = ch.get("registered", 0)
+        values = {
+            "children_registered": cell(registered, None, "count"),
+            "reached_service": cell(ch.get("reached", 0), registered),
+            "health_rehabilitation": cell(ch.get("health", 0), registered),
+            "caregivers_trained": cell(ch.get("caregivers", 0), registered),
+            "officials_trained": cell(st.get("trained", 0), st.get("roster", 0)),
+            "linked_network": cell(nw.get("linked"), nw.get("communes")),
+            "referral_days_to_accept": {"numerator": rf.get("accepted", 0), "denominator": None,
+                                        "value": medians.get(code)},
+            "referral_completed": cell(rf.get("completed", 0), rf.get("requested", 0)),
+            "referral_overdue": cell(rf.get("overdue", 0), rf.get("requested", 0)),
+        }
+        name_vi, name_en, level, _ = names.get(code, (code, code, "", ""))
+        rows.append(BreakdownRow(unit_code=code, name_vi=name_vi, name_en=name_en, level=level, values=values))
+    return rows
+

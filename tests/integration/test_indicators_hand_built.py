@@ -1,0 +1,214 @@
+"""Indicators on a small hand-built data set whose numerators and denominators were counted by hand.
+
+Communes A = 05443 and B = 05710 of province 19 (Thái Nguyên, 92 communes). Times are local (UTC+7).
+
+Children (every one has a disability type):
+  c1 A  registered 2025-10-01  R1 health_care/health   requested Mon 5 Jan, accepted Wed 7 Jan (2 wd),
+                                                        started 8 Jan, completed 10 Feb 2026
+                               caregiver trained 1 Mar 2026
+  c2 A  registered 2026-04-20  (mid-period: in H1 and the year, not in Q1)
+                               R2 inclusive_education   requested Mon 4 May, accepted Thu 7 May (3 wd),
+                                                        started 20 Jun, completed 10 Jul (after H1)
+  c3 B  registered 2025-06-01  R3 counselling/social    requested Thu 12 Feb, accepted Mon 23 Feb
+                                                        (13 Feb, then Tết 16–20 Feb, then 23 Feb: 2 wd),
+                                                        never started; its clock was due 13 Feb, closed 23 Feb
+  c4 B  registered 2026-08-01  R5 rehabilitation        requested Mon 3 Aug, accepted 4 Aug (1 wd), started 5 Aug
+  c5 A  born 2009-06-01: 16 before 2026 began — not counted in any 2026 period
+  c6 B  registered 2026-01-10  R4 rehabilitation        requested Mon 12 Jan, accepted 13 Jan (1 wd),
+                                                        started 14 Jan, failed 1 Mar 2026
+                               caregiver trained 15 Jul 2026
+Staff roster: An (A, official), Bình (A, collaborator), Cường (B, official), Dung (19, official) = 4.
+Trainings: 10 Apr 2026 — An (official, A) ✓, Dung (official, 19) ✓, Bình recorded as *official* (kind differs,
+no match), Em (A, collaborator; not on the roster); 1 Sep 2026 — Cường ✓ (only from September).
+Network (PHCN-19 temporarily closed for this test): A has health (TYT-05443), education (TH-05443) and social
+(UBND-05443): linked. B: its health station is closed and PHCN-19 too, so only education (TH-05710) and
+social (CTXH-19): two domains, not linked. The other 90 communes only have CTXH-19 (social): not linked.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from engine.cases import open_case
+from engine.children import ChildCreate, register_child
+from engine.db import transaction
+from engine.machine import Actor
+from engine.models import Agency, Deadline, Referral
+from supervision.indicators import IndicatorReport, compute_indicators
+from supervision.training import ParticipantIn, add_participants, add_roster_person, add_training_session
+from tests.support.people import COMMUNE_A, COMMUNE_B, DEMO_PROVINCE, make_user
+
+VN = ZoneInfo("Asia/Ho_Chi_Minh")
+COMMUNES_IN_PROVINCE = 92
+
+
+def local(y: int, m: int, d: int, hh: int = 9) -> datetime:
+    return datetime(y, m, d, hh, tzinfo=VN)
+
+
+def _child(
+    s: Session, actor: Actor, name: str, commune: str, registered: datetime, born: date = date(2019, 5, 2)
+) -> int:
+    data = ChildCreate(full_name=name, date_of_birth=born, sex="female", commune_code=commune,
+                       disability_types=["intellectual"], severity="severe")
+    child = register_child(s, data, actor, confirm_duplicate=True, now=registered)
+    assert child.id is not None
+    return child.id
+
+
+def build(db: Engine) -> dict[str, int]:
+    worker = make_user(db, "cw-tinh", "caseworker", DEMO_PROVINCE)
+    with transaction(db) as s:
+        kids = {
+            "c1": _child(s, worker, "Lò Văn Một", COMMUNE_A, local(2025, 10, 1)),
+            "c2": _child(s, worker, "Lò Văn Hai", COMMUNE_A, local(2026, 4, 20)),
+            "c3": _child(s, worker, "Hà Thị Ba", COMMUNE_B, local(2025, 6, 1)),
+            "c4": _child(s, worker, "Hà Thị Bốn", COMMUNE_B, local(2026, 8, 1)),
+            "c5": _child(s, worker, "Lò Văn Năm", COMMUNE_A, local(2025, 1, 5), born=date(2009, 6, 1)),
+            "c6": _child(s, worker, "Hà Thị Sáu", COMMUNE_B, local(2026, 1, 10)),
+        }
+        cases = {
+            key: open_case(s, child_id=child_id, actor=worker, source="survey", now=local(2025, 12, 1)).id
+            for key, child_id in kids.items()
+        }
+
+        def referral(child: str, service: str, domain: str, agency: str, state: str, requested: datetime,
+                     accepted: datetime | None, started: datetime | None = None, ended: datetime | None = None) -> int:
+            case_id = cases[child]
+            assert case_id is not None
+            r = Referral(case_id=case_id, service_code=service, domain=domain, agency_code=agency, state=state,
+                         created_at=requested, requested_at=requested, accepted_at=accepted, started_at=started,
+                         ended_at=ended)
+            s.add(r)
+            s.flush()
+            assert r.id is not None
+            return r.id
+
+        r1 = referral("c1", "health_care", "health", "TYT-05443", "completed", local(2026, 1, 5), local(2026, 1, 7, 10),
+                      local(2026, 1, 8), local(2026, 2, 10))
+        r2 = referral("c2", "inclusive_education", "education", "TH-05443", "completed", local(2026, 5, 4),
+                      local(2026, 5, 7), local(2026, 6, 20), local(2026, 7, 10))
+        r3 = referral("c3", "counselling", "social", "CTXH-19", "accepted", local(2026, 2, 12), local(2026, 2, 23, 15))
+        referral("c6", "rehabilitation", "rehabilitation", "PHCN-19", "failed", local(2026, 1, 12), local(2026, 1, 13),
+                 local(2026, 1, 14), local(2026, 3, 1))
+        referral("c4", "rehabilitation", "rehabilitation", "PHCN-19", "in_progress", local(2026, 8, 3),
+                 local(2026, 8, 4), local(2026, 8, 5))
+        case_c1, case_c2, case_c3 = cases["c1"], cases["c2"], cases["c3"]
+        assert case_c1 is not None and case_c2 is not None and case_c3 is not None
+        s.add_all([
+            # R1 met its clock; R2's is due after H1; R3's passed its due time before it closed
+            Deadline(case_id=case_c1, referral_id=r1, policy_key="referral.requested", opened_at=local(2026, 1, 5),
+                     due_at=local(2026, 1, 9, 17), closed_at=local(2026, 1, 7, 10)),
+            Deadline(case_id=case_c2, referral_id=r2, policy_key="referral.in_progress", opened_at=local(2026, 6, 20),
+                     due_at=local(2026, 7, 5)),
+            Deadline(case_id=case_c3, referral_id=r3, policy_key="referral.requested", opened_at=local(2026, 2, 12),
+                     due_at=local(2026, 2, 13, 17), closed_at=local(2026, 2, 23, 15)),
+        ])
+        agency = s.get(Agency, "PHCN-19")
+        assert agency is not None
+        agency.status = "temporarily_closed"
+
+    supervisor = make_user(db, "gs-tinh", "supervisor", DEMO_PROVINCE)
+    with transaction(db) as s:
+        roster = [(COMMUNE_A, "Nguyễn Văn An", "official"), (COMMUNE_A, "Lê Thị Bình", "collaborator"),
+                  (COMMUNE_B, "Phạm Văn Cường", "official"), (DEMO_PROVINCE, "Hoàng Thị Dung", "official")]
+        for unit, name, kind in roster:
+            add_roster_person(s, actor=supervisor, unit_code=unit, person_name=name, kind=kind)
+        april = add_training_session(s, actor=supervisor, unit_code=DEMO_PROVINCE, topic="Quản lý trường hợp",
+                                     audience="officials", held_on=date(2026, 4, 10))
+        september = add_training_session(s, actor=supervisor, unit_code=DEMO_PROVINCE, topic="Chuyển gửi",
+                                         audience="officials", held_on=date(2026, 9, 1))
+        add_participants(s, actor=supervisor, session_id=april.id or 0, participants=[
+            ParticipantIn("Nguyễn  Văn An", "official", COMMUNE_A),  # two spaces: stored normalised, still matches
+            ParticipantIn("Hoàng Thị Dung", "official", DEMO_PROVINCE),
+            ParticipantIn("Lê Thị Bình", "official", COMMUNE_A),
+            ParticipantIn("Trần Văn Em", "collaborator", COMMUNE_A),
+        ])
+        add_participants(s, actor=supervisor, session_id=september.id or 0,
+                         participants=[ParticipantIn("Phạm Văn Cường", "official", COMMUNE_B)])
+        march = add_training_session(s, actor=supervisor, unit_code=COMMUNE_A, topic="Chăm sóc trẻ tại nhà",
+                                     audience="caregivers", held_on=date(2026, 3, 1))
+        july = add_training_session(s, actor=supervisor, unit_code=COMMUNE_B, topic="Phục hồi chức năng tại nhà",
+                                    audience="caregivers", held_on=date(2026, 7, 15))
+        add_participants(s, actor=supervisor, session_id=march.id or 0,
+                         participants=[ParticipantIn("Nguyễn Thị Hoa", "caregiver", COMMUNE_A, kids["c1"])])
+        add_participants(s, actor=supervisor, session_id=july.id or 0,
+                         participants=[ParticipantIn("Đinh Thị Lan", "caregiver", COMMUNE_B, kids["c6"])])
+    return kids
+
+
+def counts(report: IndicatorReport) -> dict[str, tuple[int | None, int | None]]:
+    return {i.key: (i.numerator, i.denominator) for i in report.indicators}
+
+
+def test_first_half_of_2026(db: Engine) -> None:
+    build(db)
+    with transaction(db) as s:
+        report = compute_indicators(s, unit_code=DEMO_PROVINCE, period="2026-H1")
+    assert counts(report) == {
+        "children_registered": (4, None),  # c1 c2 c3 c6 (c4 registered in August, c5 aged out)
+        "reached_service": (2, 4),  # c1 (R1 started 8 Jan), c2 (R2 started 20 Jun); c6's R4 failed in March
+        "health_rehabilitation": (1, 4),  # c1 only: c6's rehabilitation failed before the end
+        "caregivers_trained": (1, 4),  # c1 (March); c6's caregiver was trained in July
+        "officials_trained": (2, 4),  # An and Dung; Bình's record has another kind; Cường in September
+        "linked_network": (1, COMMUNES_IN_PROVINCE),  # only A
+        "referral_days_to_accept": (4, None),  # R1 R2 R3 R4 accepted in H1
+        "referral_completed": (1, 4),  # R1; R2 completed in July
+        "referral_overdue": (1, 4),  # R3
+    }
+    days = report.indicator("referral_days_to_accept")
+    assert days.value == 2.0  # 1, 2, 2, 3
+    reached = report.indicator("reached_service")
+    assert reached.value == 0.5 and reached.target == 0.9 and reached.target_year == 2025 and reached.met is False
+    assert report.indicator("linked_network").target == 0.9
+    rows = {r.unit_code: r.values for r in report.breakdown}
+    assert rows[COMMUNE_A]["reached_service"] == {"numerator": 2, "denominator": 2, "value": 1.0}
+    assert rows[COMMUNE_B]["reached_service"] == {"numerator": 0, "denominator": 2, "value": 0.0}
+    assert rows[COMMUNE_A]["referral_days_to_accept"]["value"] == 2.5  # 2 and 3
+    assert rows[COMMUNE_B]["referral_days_to_accept"]["value"] == 1.5  # 2 and 1
+    assert rows[COMMUNE_B]["linked_network"] == {"numerator": 0, "denominator": 1, "value": 0.0}  # two domains only
+    assert rows[DEMO_PROVINCE]["officials_trained"] == {"numerator": 1, "denominator": 1, "value": 1.0}
+    assert rows[COMMUNE_A]["officials_trained"]["numerator"] == 1
+
+
+@pytest.mark.parametrize(
+    ("period", "expected", "median"),
+    [
+        # Q1: c2 not yet registered; R1 R3 R4 requested; R1 completed 10 Feb; days 2, 2, 1
+        ("2026-Q1", {"children_registered": (3, None), "reached_service": (1, 3), "health_rehabilitation": (1, 3),
+                     "caregivers_trained": (1, 3), "officials_trained": (0, 4), "referral_completed": (1, 3),
+                     "referral_overdue": (1, 3)}, 2.0),
+        # the year: c4 joins (rehabilitation from 5 Aug), c6's caregiver (July) and Cường (September) count;
+        # R2 completed in July now counts, and its clock (due 5 Jul, never closed) makes it overdue; days 1 1 2 2 3
+        ("2026", {"children_registered": (5, None), "reached_service": (3, 5), "health_rehabilitation": (2, 5),
+                  "caregivers_trained": (2, 5), "officials_trained": (3, 4), "referral_completed": (2, 5),
+                  "referral_overdue": (2, 5)}, 2.0),
+    ],
+)
+def test_other_periods(db: Engine, period: str, expected: dict[str, tuple[int, int | None]], median: float) -> None:
+    build(db)
+    with transaction(db) as s:
+        report = compute_indicators(s, unit_code=DEMO_PROVINCE, period=period)
+    got = counts(report)
+    assert {k: got[k] for k in expected} == expected
+    assert report.indicator("referral_days_to_accept").value == median
+
+
+def test_commune_scope_and_network_with_all_agencies_active(db: Engine) -> None:
+    build(db)
+    with transaction(db) as s:
+        commune_b = compute_indicators(s, unit_code=COMMUNE_B, period="2026-H1")
+        s.execute(sa.update(Agency).where(Agency.code == "PHCN-19").values(status="active"))
+        # PHCN-19 (rehabilitation, province-wide) gives B its health group back: A and B are linked
+        province = compute_indicators(s, unit_code=DEMO_PROVINCE, period="2026-H1")
+    assert counts(commune_b)["children_registered"] == (2, None)  # c3, c6
+    assert counts(commune_b)["reached_service"] == (0, 2)
+    assert counts(commune_b)["officials_trained"] == (0, 1)
+    assert counts(commune_b)["linked_network"] == (0, 1)
+    assert counts(province)["linked_network"] == (2, COMMUNES_IN_PROVINCE)
