@@ -215,5 +215,24 @@ def worker_cmd() -> None:
         fail(str(exc))
 
 
+@app.command("serve")
+def serve_cmd(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option("--demo", help="load the demo province, its users and cases first")] = False,
+    flows: Annotated[bool, typer.Option("--flows/--no-flows", help="also run the Prefect schedules")] = True,
+) -> None:
+    """Serve the API (uvicorn) with the Prefect schedules beside it; --demo prints the demo sign-ins."""
+    from ketnoi.serve import serve
+
+    c = container()
+    if demo:
+        from ketnoi.demo_data import describe, load_demo
+
+        with plain_errors():
+            typer.echo(describe(load_demo(c), f"http://{host}:{port}"))
+    serve(c, host=host, port=port, flows=flows)
+
+
 def main() -> None:
     app()
