@@ -38,7 +38,7 @@ BUCKETS: tuple[tuple[str, int, int | None], ...] = (
 )
 BUCKET_LABELS_VI = {"1-3": "1–3 ngày", "4-10": "4–10 ngày", "11-30": "11–30 ngày", "31+": "Trên 30 ngày"}
 GROUPINGS = ("agency", "unit", "domain", "step")
-SUPERVISING_ROLES = ("supervisor", "admin")
+SUPERVISING_ROLES = ("supervisor",)  # admins keep reference data and users, not children's records
 NO_AGENCY = {"vi": "Bước hồ sơ (không thuộc cơ quan)", "en": "Case steps (no agency)"}
 
 
@@ -379,7 +379,7 @@ def record_audit_note(
 
 
 def can_supervise(session: Session, actor: Actor, unit_code: str) -> bool:
-    """Supervisors (and admins) see the subtree of their own unit."""
+    """Supervisors see the subtree of their own unit."""
     if actor.role not in SUPERVISING_ROLES or not actor.unit_code:
         return False
     wanted = [actor.unit_code, unit_code]

@@ -1,0 +1,262 @@
+"""Periodic reports: generated, stored in the ``report`` table, and written as Excel, CSV or JSON.
+
+A stored report keeps everything its files need (``Report.content``), so a file can be written again later
+exactly as it was generated. The Excel file has Vietnamese headers, one sheet per section, numbers as
+numbers and shares as numbers with a percentage format.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from openpyxl import Workbook
+from openpyxl.styles import Alignment, Font, PatternFill
+from openpyxl.utils import get_column_letter
+from sqlmodel import Session
+
+import supervision.messages  # noqa: F401  (registers the messages)
+from engine.db import utcnow
+from engine.errors import InvalidInput, NotFound
+from engine.models import Report
+from engine.outbox import enqueue
+from supervision.indicators import INDICATORS, compute_indicators
+from supervision.overdue import BUCKET_LABELS_VI, BUCKETS, overdue_audit
+from supervision.periods import parse_period
+
+FORMATS = ("xlsx", "csv", "json")
+REPORT_VERSION = 1
+PERCENT = "0.0%"
+HEADER_FONT = Font(bold=True)
+HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
+
+SHEET_SUMMARY = "Chỉ tiêu"
+SHEET_UNITS = "Theo đơn vị"
+SHEET_OVERDUE_AGENCY = "Quá hạn theo cơ quan"
+SHEET_OVERDUE_UNIT = "Quá hạn theo đơn vị"
+SHEET_ABOUT = "Thông tin"
+
+SUMMARY_HEADERS = ("Mã chỉ tiêu", "Chỉ tiêu", "Tử số", "Mẫu số", "Kết quả", "Mục tiêu kế hoạch", "Năm mục tiêu",
+                   "Đạt mục tiêu")
+
+
+def generate_report(
+    session: Session, unit_code: str, period: str, *, now: datetime | None = None, plan_file: Path | None = None
+) -> Report:
+    """Compute the indicators and the overdue audit (at the period's end, or now if sooner) and store them."""
+    now = now or utcnow()
+    chosen = parse_period(period)
+    indicators = compute_indicators(session, unit_code=unit_code, period=chosen, plan_file=plan_file, now=now)
+    as_of = min(chosen.end, now)
+    audit = overdue_audit(session, within_unit=unit_code, as_of=as_of, group_by=("agency", "unit"))
+    report = Report(
+        unit_code=unit_code, period=chosen.label, generated_at=now,
+        content={"version": REPORT_VERSION, "indicators": indicators.as_dict(), "overdue": audit.as_dict()},
+    )
+    session.add(report)
+    session.flush()
+    return report
+
+
+def announce_report(session: Session, report: Report, *, base_url: str, due_at: datetime | None = None) -> bool:
+    """Tell the unit's supervisors the report is ready (once per report: the dedupe key names it)."""
+    data = report.content["indicators"]
+    context = {
+        "period": report.period, "unit_name_vi": data["unit_name_vi"], "unit_name_en": data["unit_name_en"],
+        "link": f"{base_url.rstrip('/')}/api/v1/reports/{report.id}/download?format=xlsx", "report_id": report.id,
+    }
+    if due_at is not None:
+        context["due_at"] = due_at.isoformat()
+    return enqueue(
+        session, template="report_ready", recipient_kind="unit_role", recipient_ref=f"{report.unit_code}:supervisor",
+        dedupe_key=f"report:{report.id}", context=context, now=report.generated_at,
+    )
+
+
+def generate_and_announce(
+    session: Session, unit_code: str, period: str, *, base_url: str, now: datetime | None = None,
+    plan_file: Path | None = None, due_at: datetime | None = None,
+) -> Report:
+    report = generate_report(session, unit_code, period, now=now, plan_file=plan_file)
+    announce_report(session, report, base_url=base_url, due_at=due_at)
+    return report
+
+
+def list_reports(session: Session, *, unit_codes: list[str] | None = None, period: str | None = None,
+                 limit: int = 100) -> list[Report]:
+    stmt = sa.select(Report)
+    if unit_codes is not None:
+        stmt = stmt.where(Report.unit_code.in_(unit_codes))  # type: ignore[attr-defined]
+    if period is not None:
+        stmt = stmt.where(Report.period == period.upper())
+    stmt = stmt.order_by(sa.desc(Report.generated_at), sa.desc(Report.id)).limit(limit)  # type: ignore[arg-type]
+    return list(session.execute(stmt).scalars())
+
+
+def get_report(session: Session, report_id: int) -> Report:
+    report = session.get(Report, report_id)
+    if report is None:
+        raise NotFound(what=f"report {report_id}")
+    return report
+
+
+# --- writers -------------------------------------------------------------------------------------------
+
+
+def _header(sheet: Any, headers: tuple[str, ...] | list[str]) -> None:
+    sheet.append(list(headers))
+    for cell in sheet[sheet.max_row]:
+        cell.font = HEADER_FONT
+        cell.fill = HEADER_FILL
+        cell.alignment = Alignment(wrap_text=True, vertical="top")
+    sheet.freeze_panes = sheet.cell(row=sheet.max_row + 1, column=1)
+
+
+def _widths(sheet: Any, widths: list[int]) -> None:
+    for index, width in enumerate(widths, start=1):
+        sheet.column_dimensions[get_column_letter(index)].width = width
+
+
+def _value_format(kind: str) -> str:
+    return PERCENT if kind == "share" else ("0.0" if kind == "days" else "0")
+
+
+def write_xlsx(report: Report, path: Path | str) -> Path:
+    content = report.content
+    data, overdue = content["indicators"], content["overdue"]
+    workbook = Workbook()
+    summary = workbook.active
+    assert summary is not None
+    summary.title = SHEET_SUMMARY
+    _header(summary, SUMMARY_HEADERS)
+    for item in data["indicators"]:
+        met = None if item["met"] is None else ("Đạt" if item["met"] else "Chưa đạt")
+        summary.append([item["key"], item["name_vi"], item["numerator"], item["denominator"], item["value"],
+                        item["target"], item["target_year"], met])
+        row = summary.max_row
+        summary.cell(row=row, column=5).number_format = _value_format(item["kind"])
+        summary.cell(row=row, column=6).number_format = PERCENT
+    _widths(summary, [24, 60, 10, 10, 12, 16, 12, 12])
+
+    units = workbook.create_sheet(SHEET_UNITS)
+    headers = ["Mã đơn vị", "Tên đơn vị", "Cấp"]
+    kinds = []
+    for key, meta in INDICATORS.items():
+        if meta["kind"] == "count":
+            headers.append(meta["vi"])
+            kinds.append((key, ("numerator",), "count"))
+        elif meta["kind"] == "days":
+            headers.extend([f"{meta['vi']} – số chuyển gửi đã tiếp nhận", meta["vi"]])
+            kinds.append((key, ("numerator", "value"), "days"))
+        else:
+            headers.extend([f"{meta['vi']} – tử số", f"{meta['vi']} – mẫu số", f"{meta['vi']} – tỷ lệ"])
+            kinds.append((key, ("numerator", "denominator", "value"), "share"))
+    _header(units, headers)
+    for row in data["breakdown"]:
+        cells: list[Any] = [row["unit_code"], row["name_vi"], row["level"]]
+        formats: list[str | None] = [None, None, None]
+        for key, parts, kind in kinds:
+            values = row["values"].get(key, {})
+            for part in parts:
+                cells.append(values.get(part))
+                formats.append(_value_format(kind) if part == "value" else "0")
+        units.append(cells)
+        for column, fmt in enumerate(formats, start=1):
+            if fmt is not None:
+                units.cell(row=units.max_row, column=column).number_format = fmt
+    _widths(units, [12, 36, 12] + [16] * (len(headers) - 3))
+
+    bucket_headers = [f"Quá hạn {BUCKET_LABELS_VI[name]} làm việc" for name, _, _ in BUCKETS]
+    for title, grouping, first in ((SHEET_OVERDUE_AGENCY, "agency", "Mã cơ quan"),
+                                   (SHEET_OVERDUE_UNIT, "unit", "Mã đơn vị")):
+        sheet = workbook.create_sheet(title)
+        name_header = "Tên cơ quan" if grouping == "agency" else "Tên đơn vị"
+        _header(sheet, [first, name_header, "Tổng số quá hạn", *bucket_headers, "Số lần đã nhắc, báo cáo vượt cấp"])
+        for group in overdue["groups"].get(grouping, []):
+            sheet.append([group["key"] or "—", group["name_vi"], group["total"],
+                          *[group["buckets"].get(name, 0) for name, _, _ in BUCKETS], group["escalations"]])
+        _widths(sheet, [14, 44, 14] + [14] * len(BUCKETS) + [18])
+
+    about = workbook.create_sheet(SHEET_ABOUT)
+    _header(about, ["Mục", "Nội dung"])
+    for label, value in (
+        ("Đơn vị", f"{data['unit_name_vi']} ({data['unit_code']})"),
+        ("Kỳ báo cáo", f"{data['period_label_vi']} ({data['period']})"),
+        ("Từ ngày", date.fromisoformat(data["first_day"])),
+        ("Đến ngày", date.fromisoformat(data["last_day"])),
+        ("Thời điểm lập", datetime.fromisoformat(data["generated_at"]).replace(tzinfo=None)),
+        ("Số liệu quá hạn tính đến (UTC)", datetime.fromisoformat(overdue["as_of"]).replace(tzinfo=None)),
+        ("Căn cứ mục tiêu", data["plan_source_vi"]),
+        ("Mã báo cáo", report.id),
+    ):
+        about.append([label, value])
+        cell = about.cell(row=about.max_row, column=2)
+        if isinstance(value, datetime):
+            cell.number_format = "dd/mm/yyyy hh:mm"
+        elif isinstance(value, date):
+            cell.number_format = "dd/mm/yyyy"
+    _widths(about, [30, 90])
+
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    workbook.save(target)
+    return target
+
+
+CSV_HEADERS = ("Mã đơn vị", "Tên đơn vị", "Mã chỉ tiêu", "Chỉ tiêu", "Tử số", "Mẫu số", "Kết quả",
+               "Mục tiêu kế hoạch")
+
+
+def write_csv(report: Report, path: Path | str) -> Path:
+    """One row per unit and indicator (the report's own unit first), UTF-8 with a BOM so Excel reads it."""
+    data = report.content["indicators"]
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with target.open("w", encoding="utf-8-sig", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(CSV_HEADERS)
+        for item in data["indicators"]:
+            writer.writerow([data["unit_code"], data["unit_name_vi"], item["key"], item["name_vi"], item["numerator"],
+                             item["denominator"], item["value"], item["target"]])
+        for row in data["breakdown"]:
+            for key, values in row["values"].items():
+                writer.writerow([row["unit_code"], row["name_vi"], key, INDICATORS[key]["vi"], values.get("numerator"),
+                                 values.get("denominator"), values.get("value"), None])
+    return target
+
+
+def write_json(report: Report, path: Path | str) -> Path:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"id": report.id, "unit_code": report.unit_code, "period": report.period,
+               "generated_at": report.generated_at.isoformat(), **report.content}
+    target.write_text(json.dumps(payload, ensure_ascii=False, indent=2), encoding="utf-8")
+    return target
+
+
+WRITERS = {"xlsx": write_xlsx, "csv": write_csv, "json": write_json}
+MEDIA_TYPES = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+    "json": "application/json",
+}
+
+
+def write_report(report: Report, path: Path | str, fmt: str) -> Path:
+    writer = WRITERS.get(fmt)
+    if writer is None:
+        raise InvalidInput("supervision.format_unknown", format=fmt)
+    return writer(report, path)
+
+
+def file_name(report: Report, fmt: str) -> str:
+    return f"bao-cao-{report.unit_code}-{report.period}.{fmt}"
+
+
+def yearly_due(year: int) -> date:
+    """The yearly report is due before 30 November."""
+    return date(year, 11, 30) - timedelta(days=1)
