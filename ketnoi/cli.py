@@ -156,6 +156,63 @@ def case_timeline(
                    f"  v{r['version']}  {r['reason'] or ''}")
 
 
+@report_app.command("indicators")
+def report_indicators(
+    unit: Annotated[str, typer.Option(help="unit code (its whole subtree), e.g. 19; VN for the whole country")],
+    period: Annotated[str, typer.Option(help="2026, 2026-H1 or 2026-Q3")],
+    fmt: Annotated[str, typer.Option("--format", help="xlsx, csv or json")] = "xlsx",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="file to write")] = None,
+    announce: Annotated[bool, typer.Option(help="also tell the unit's supervisors (report_ready)")] = False,
+) -> None:
+    """Generate and store the indicator report of a unit and period, and write it to a file."""
+    from engine.db import transaction
+    from supervision.reports import FORMATS, announce_report, file_name, generate_report, write_report
+
+    if fmt not in FORMATS:
+        fail(f"Định dạng không hỗ trợ / unsupported format: {fmt} ({', '.join(FORMATS)})")
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        report = generate_report(session, unit, period, plan_file=c.settings.plan_file)
+        if announce:
+            announce_report(session, report, base_url=c.settings.base_url)
+    with plain_errors():
+        path = write_report(report, output or Path(file_name(report, fmt)), fmt)
+    data = report.content["indicators"]
+    typer.echo(f"{data['unit_name_vi']} — {data['period_label_vi']} (báo cáo / report #{report.id})")
+    for item in data["indicators"]:
+        value = item["value"]
+        shown = "—" if value is None else (f"{value:.1%}" if item["kind"] == "share" else f"{value:g}")
+        target = "" if item["target"] is None else f"  (mục tiêu / target {item['target']:.0%})"
+        counts = f"{item['numerator']}" + ("" if item["denominator"] is None else f"/{item['denominator']}")
+        typer.echo(f"  {item['name_vi']}: {shown}  [{counts}]{target}")
+    typer.echo(f"Đã ghi / written: {path}")
+
+
+@report_app.command("overdue")
+def report_overdue(
+    unit: Annotated[str, typer.Option(help="unit code (its whole subtree)")],
+    as_of: Annotated[str | None, typer.Option(help="the day to look at, e.g. 2027-02-10T17:00:00+07:00")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """Print the overdue audit of a unit (by agency and by unit, in aging buckets of working days)."""
+    from engine.db import transaction
+    from supervision.overdue import overdue_audit
+
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        audit = overdue_audit(session, within_unit=unit, as_of=parse_when(as_of), group_by=("agency", "unit", "step"))
+    if as_json:
+        typer.echo(json.dumps(audit.as_dict(), ensure_ascii=False, indent=2))
+        return
+    buckets = "  ".join(f"{name}: {count}" for name, count in audit.buckets.items())
+    typer.echo(f"Quá hạn / overdue at {audit.as_of.isoformat()}: {audit.total}  ({buckets})")
+    for grouping in ("agency", "unit", "step"):
+        typer.echo(f"— {grouping}")
+        for group in audit.groups[grouping]:
+            typer.echo(f"  {group.key or '-':14} {group.name_vi[:48]:48} {group.total:6}  leo thang / escalations "
+                       f"{group.escalations}")
+
+
 @app.command("sweep")
 def sweep_cmd(
     now: Annotated[str | None, typer.Option(help="simulated time, e.g. 2027-02-10T09:00:00+07:00")] = None,
