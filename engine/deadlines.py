@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.calendar import WorkingCalendar
 from engine.models import Case, Deadline, DeadlineRung, Referral
@@ -32,7 +32,7 @@ def _resolve_key(session: Session, policy: Policy, policy_key: str, case_id: int
     """An urgent case uses the ``.urgent`` variant of a case key when the policy has one."""
     urgent_key = policy_key + URGENT_SUFFIX
     if policy_key.startswith("case.") and policy.rule(urgent_key) is not None:
-        urgency = session.execute(sa.select(Case.urgency).where(Case.id == case_id)).scalar()
+        urgency = session.execute(sa.select(col(Case.urgency)).where(col(Case.id) == case_id)).scalar()
         if urgency == "urgent":
             return urgent_key
     return policy_key
@@ -40,15 +40,15 @@ def _resolve_key(session: Session, policy: Policy, policy_key: str, case_id: int
 
 def _open_clock(session: Session, *, case_id: int, referral_id: int | None, keys: tuple[str, ...]) -> Deadline | None:
     stmt = sa.select(Deadline).where(
-        Deadline.case_id == case_id,
-        Deadline.closed_at.is_(None),  # type: ignore[union-attr]
-        Deadline.policy_key.in_(keys),  # type: ignore[attr-defined]
+        col(Deadline.case_id) == case_id,
+        col(Deadline.closed_at).is_(None),
+        col(Deadline.policy_key).in_(keys),
     )
     if referral_id is None:
-        stmt = stmt.where(Deadline.referral_id.is_(None))  # type: ignore[union-attr]
+        stmt = stmt.where(col(Deadline.referral_id).is_(None))
     else:
-        stmt = stmt.where(Deadline.referral_id == referral_id)
-    return session.execute(stmt.order_by(Deadline.id.desc()).limit(1)).scalars().first()  # type: ignore[union-attr]
+        stmt = stmt.where(col(Deadline.referral_id) == referral_id)
+    return session.execute(stmt.order_by(col(Deadline.id).desc()).limit(1)).scalars().first()
 
 
 def on_enter(
@@ -101,18 +101,18 @@ def on_enter(
 
 def on_leave(session: Session, *, case_id: int, now: datetime, referral_id: int | None = None) -> None:
     """Close the open clocks of a case step (``referral_id`` None: the case-level ones) or of one referral."""
-    conditions = [Deadline.case_id == case_id, Deadline.closed_at.is_(None)]  # type: ignore[union-attr]
+    conditions: list[sa.ColumnElement[bool]] = [col(Deadline.case_id) == case_id, col(Deadline.closed_at).is_(None)]
     if referral_id is None:
-        conditions.append(Deadline.referral_id.is_(None))  # type: ignore[union-attr]
+        conditions.append(col(Deadline.referral_id).is_(None))
     else:
-        conditions.append(Deadline.referral_id == referral_id)
-        state = session.execute(sa.select(Referral.state).where(Referral.id == referral_id)).scalar()
+        conditions.append(col(Deadline.referral_id) == referral_id)
+        state = session.execute(sa.select(col(Referral.state)).where(col(Referral.id) == referral_id)).scalar()
         if state in _HOLD_STATES:
-            conditions.append(Deadline.policy_key != PAUSABLE_KEY)
-    closing = sa.select(Deadline.id).where(*conditions)
+            conditions.append(col(Deadline.policy_key) != PAUSABLE_KEY)
+    closing = sa.select(col(Deadline.id)).where(*conditions)
     session.execute(
         sa.delete(DeadlineRung).where(
-            DeadlineRung.deadline_id.in_(closing), DeadlineRung.fired_at.is_(None)  # type: ignore[attr-defined,union-attr]
+            col(DeadlineRung.deadline_id).in_(closing), col(DeadlineRung.fired_at).is_(None)
         )
     )
     session.execute(sa.update(Deadline).where(*conditions).values(closed_at=now))
@@ -125,10 +125,10 @@ def on_pause(session: Session, *, referral_id: int, now: datetime) -> None:
     session.execute(
         sa.update(Deadline)
         .where(
-            Deadline.referral_id == referral_id,
-            Deadline.policy_key == PAUSABLE_KEY,
-            Deadline.closed_at.is_(None),  # type: ignore[union-attr]
-            Deadline.paused_at.is_(None),  # type: ignore[union-attr]
+            col(Deadline.referral_id) == referral_id,
+            col(Deadline.policy_key) == PAUSABLE_KEY,
+            col(Deadline.closed_at).is_(None),
+            col(Deadline.paused_at).is_(None),
         )
         .values(paused_at=now)
     )
@@ -148,9 +148,9 @@ def on_resume(session: Session, *, referral_id: int, now: datetime) -> None:
     calendar = policy.calendar()
     paused = session.execute(
         sa.select(Deadline).where(
-            Deadline.referral_id == referral_id,
-            Deadline.closed_at.is_(None),  # type: ignore[union-attr]
-            Deadline.paused_at.is_not(None),  # type: ignore[union-attr]
+            col(Deadline.referral_id) == referral_id,
+            col(Deadline.closed_at).is_(None),
+            col(Deadline.paused_at).is_not(None),
         )
     ).scalars().all()
     for deadline in paused:  # one clock per referral at most: not a loop over the table
@@ -159,7 +159,7 @@ def on_resume(session: Session, *, referral_id: int, now: datetime) -> None:
         rule = policy.rule(deadline.policy_key)
         rungs = session.execute(
             sa.select(DeadlineRung).where(
-                DeadlineRung.deadline_id == deadline.id, DeadlineRung.fired_at.is_(None)  # type: ignore[union-attr]
+                col(DeadlineRung.deadline_id) == deadline.id, col(DeadlineRung.fired_at).is_(None)
             )
         ).scalars().all()
         for rung in rungs:
@@ -203,17 +203,17 @@ def _views(session: Session, condition: sa.ColumnElement[bool], now: datetime) -
     policy = current_policy()
     calendar = policy.calendar()
     pending = (
-        sa.select(sa.func.min(DeadlineRung.fire_at))
-        .where(DeadlineRung.deadline_id == Deadline.id, DeadlineRung.fired_at.is_(None))  # type: ignore[union-attr]
+        sa.select(sa.func.min(col(DeadlineRung.fire_at)))
+        .where(col(DeadlineRung.deadline_id) == col(Deadline.id), col(DeadlineRung.fired_at).is_(None))
         .scalar_subquery()
     )
     fired = (
         sa.select(sa.func.count())
-        .where(DeadlineRung.deadline_id == Deadline.id, DeadlineRung.fired_at.is_not(None))  # type: ignore[union-attr]
+        .where(col(DeadlineRung.deadline_id) == col(Deadline.id), col(DeadlineRung.fired_at).is_not(None))
         .scalar_subquery()
     )
     rows = session.execute(
-        sa.select(Deadline, pending, fired).where(condition).order_by(Deadline.opened_at, Deadline.id)
+        sa.select(Deadline, pending, fired).where(condition).order_by(col(Deadline.opened_at), col(Deadline.id))
     ).all()
     views = []
     for deadline, next_at, fired_count in rows:
@@ -234,18 +234,18 @@ def _views(session: Session, condition: sa.ColumnElement[bool], now: datetime) -
 def deadlines_of_case(session: Session, case_id: int, now: datetime, *, include_referrals: bool = False,
                       open_only: bool = False) -> list[DeadlineView]:
     """The case's own clocks (and its referrals' when asked), oldest first, with the time left at ``now``."""
-    condition = Deadline.case_id == case_id
+    condition: sa.ColumnElement[bool] = col(Deadline.case_id) == case_id
     if not include_referrals:
-        condition = sa.and_(condition, Deadline.referral_id.is_(None))  # type: ignore[union-attr]
+        condition = sa.and_(condition, col(Deadline.referral_id).is_(None))
     if open_only:
-        condition = sa.and_(condition, Deadline.closed_at.is_(None))  # type: ignore[union-attr]
+        condition = sa.and_(condition, col(Deadline.closed_at).is_(None))
     return _views(session, condition, now)
 
 
 def deadlines_of_referral(session: Session, referral_id: int, now: datetime, *,
                           open_only: bool = False) -> list[DeadlineView]:
     """A referral's clocks, oldest first, with the time left at ``now``."""
-    condition = Deadline.referral_id == referral_id
+    condition: sa.ColumnElement[bool] = col(Deadline.referral_id) == referral_id
     if open_only:
-        condition = sa.and_(condition, Deadline.closed_at.is_(None))  # type: ignore[union-attr]
+        condition = sa.and_(condition, col(Deadline.closed_at).is_(None))
     return _views(session, condition, now)

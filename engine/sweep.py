@@ -28,7 +28,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.db import UTCDateTime, utcnow
 from engine.models import Agency, Case, Deadline, DeadlineRung, Escalation, Outbox, Task, Unit, User
@@ -182,7 +182,7 @@ def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.CompoundSe
         (d.c.owner_role == "supervisor", sa.func.coalesce(owner_unit.parent_code, owner_unit.code)),
         else_=d.c.owner_unit_code,
     )
-    by_supervising_agency = sa.and_(agency_owned, owner_agency.supervisor_code.is_not(None))
+    by_supervising_agency = sa.and_(agency_owned, col(owner_agency.supervisor_code).is_not(None))
     return sa.union_all(
         part(
             "owner",
@@ -209,7 +209,7 @@ def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.CompoundSe
         part(
             "unit_above", agency=null_text, user=sa.null(),
             unit=sa.func.coalesce(owner_unit.parent_code, owner_unit.code), role=sa.literal("supervisor"),
-            language=null_text, present=owner_unit.code.is_not(None),
+            language=null_text, present=col(owner_unit.code).is_not(None),
         ),
     )
 
