@@ -109,3 +109,64 @@ def act(client: TestClient, headers: dict[str, str], case: dict[str, Any], actio
     )
     assert response.status_code == expect, response.text
     return dict(response.json())
+
+
+CONSENT_DOMAINS = ["rehabilitation", "health", "education", "social"]
+
+
+def case_in_care(client: TestClient, people: People, services: list[str] | None = None) -> dict[str, Any]:
+    """A case in commune A taken through the API to ``in_care`` (plan approved by the supervisor)."""
+    cw, sup = people["caseworker"], people["supervisor"]
+    child = register(client, cw)
+    case = open_case(client, cw, child["id"])
+    case = act(client, cw, case, "verify", {"urgency": "normal", "assessment": "Không tự đi lại được"})
+    case = act(client, cw, case, "record_consent", {"given_by": "guardian", "name": "Nguyễn Thị Hoa",
+                                                    "domains": CONSENT_DOMAINS})
+    case = act(client, cw, case, "record_consent", {"given_by": "child", "name": "Trần Văn Minh",
+                                                    "domains": CONSENT_DOMAINS})
+    case = act(client, cw, case, "accept_for_intake")
+    case = act(client, cw, case, "complete_assessment", {"needs": ["rehabilitation", "inclusive_education"]})
+    case = act(client, cw, case, "submit_plan", {"services": services or ["rehabilitation"]})
+    case = act(client, sup, case, "approve_plan", {"note": "Đồng ý"})
+    assert case["step"] == "in_care"
+    return case
+
+
+@dataclass
+class Scenario:
+    child_a: int
+    case_a: dict[str, Any]
+    referral_a: dict[str, Any]
+    child_b: int
+    case_b: dict[str, Any]
+
+
+@pytest.fixture
+def scenario(client: TestClient, people: People) -> Scenario:
+    """Commune A: a child, a case in care, a referral requested from TYT-05443. Commune B: a child and a case."""
+    case_a = case_in_care(client, people)
+    response = client.post(f"/api/v1/cases/{case_a['id']}/referrals", json={"service_code": "rehabilitation"},
+                           headers=people["caseworker"])
+    assert response.status_code == 201, response.text
+    referral = response.json()
+    assert referral["agency_code"] == "TYT-05443" and referral["state"] == "requested"
+    child_b = register(client, people["caseworker_b"], commune_code=COMMUNE_B, full_name="Lê Thị Bích")
+    case_b = open_case(client, people["caseworker_b"], child_b["id"])
+    return Scenario(case_a["child_id"], case_a, referral, child_b["id"], case_b)
+
+
+def snapshot(db: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every table (but the sign-in log), to show that a refused request changed nothing."""
+    import sqlalchemy as sa
+    from sqlmodel import SQLModel
+
+    from engine import models  # noqa: F401  (registers every table)
+
+    out: dict[str, list[tuple[Any, ...]]] = {}
+    with db.connect() as conn:
+        for table in SQLModel.metadata.sorted_tables:
+            if table.name in ("login_attempt", "alembic_version"):
+                continue
+            order = list(table.primary_key.columns) or list(table.columns)
+            out[table.name] = [tuple(r) for r in conn.execute(sa.select(table).order_by(*order))]
+    return out
