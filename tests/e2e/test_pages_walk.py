@@ -1,0 +1,375 @@
+"""The whole week of Kết Nối in a real browser (headless Chromium), Vietnamese and English.
+
+A caseworker registers a child and walks the case to care (a supervisor approves the plan); the health
+station accepts, starts and completes its referral; the school's referral goes overdue after the deadline
+sweep, and the supervisor sees it with its escalations on the dashboard and records an audit note; the case is
+closed. Every page is screenshotted into tests/e2e/screenshots/. Expected texts come from the message
+catalogue and the transition tables, so the same walk checks both languages.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
+from api.pages import catalogue  # noqa: F401  (registers the page strings)
+from engine.db import make_engine, transaction, utcnow
+from engine.i18n import translate
+from engine.models import Agency, Case, Referral, ServiceDomain, ServiceType
+from engine.states import CASE_MACHINE, STEP_LABELS
+from engine.users import add_user
+from tests.support.pages_server import running_app
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+PASSWORD = "mat-khau-thu-nghiem"
+TZ = ZoneInfo("Asia/Ho_Chi_Minh")
+
+pytestmark = [
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="Debian's chromium is not installed (/usr/bin/chromium)"),
+    pytest.mark.timeout(600),
+]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[object]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=["--disable-gpu", "--disable-quic"])
+        yield launched
+        launched.close()
+
+
+def _t(key: str, lang: str, **params: object) -> str:
+    return translate(key, lang, **params)
+
+
+def _action(action: str, lang: str) -> str:
+    for tr in CASE_MACHINE.transitions.values():
+        if tr.action == action:
+            return tr.label_vi if lang == "vi" else tr.label_en
+    from referrals.lifecycle import REFERRAL_MACHINE
+
+    for tr in REFERRAL_MACHINE.transitions.values():
+        if tr.action == action:
+            return tr.label_vi if lang == "vi" else tr.label_en
+    raise KeyError(action)
+
+
+def _step(step: str, lang: str) -> str:
+    vi, en = STEP_LABELS[step]
+    return vi if lang == "vi" else en
+
+
+class Walk:
+    """One person at a time in one browser context, saving a screenshot of every page visited."""
+
+    def __init__(self, page: object, base: str, lang: str, tag: str) -> None:
+        self.page = page
+        self.base = base
+        self.lang = lang
+        self.tag = tag
+        self.shots = 0
+
+    def t(self, key: str, **params: object) -> str:
+        return _t(key, self.lang, **params)
+
+    def shot(self, name: str) -> None:
+        self.shots += 1
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        self.page.screenshot(path=str(SHOTS / f"{self.tag}-{self.shots:02d}-{name}.png"), full_page=True)
+
+    def go(self, path: str) -> None:
+        self.page.goto(self.base + path)
+
+    def sign_in(self, login: str) -> None:
+        self.go(f"/app/login?lang={self.lang}")
+        self.page.get_by_label(self.t("page.login.login")).fill(login)
+        self.page.get_by_label(self.t("page.login.password")).fill(PASSWORD)
+        self.page.get_by_role("button", name=self.t("page.login.submit")).click()
+        self.page.wait_for_load_state()
+
+    def sign_out(self) -> None:
+        self.page.get_by_role("button", name=self.t("page.nav.sign_out")).click()
+        self.page.wait_for_load_state()
+        assert self.page.get_by_role("heading", name=self.t("page.login.title")).is_visible()
+
+    def action_box(self, action: str) -> object:
+        """The form of an action on the current page (opened when it sits in a <details>)."""
+        button = self.page.locator(f'button[data-action="{action}"]').first
+        box = self.page.locator("details.action").filter(has=self.page.locator(f'button[data-action="{action}"]'))
+        if box.count():
+            box.first.locator("summary").click()
+            return box.first
+        return button.locator("xpath=..")
+
+    def submit(self, box: object, action: str) -> None:
+        box.locator(f'button[data-action="{action}"]').click()
+        self.page.wait_for_load_state()
+        alert = self.page.locator("div.error")
+        assert alert.count() == 0, alert.first.inner_text()
+        assert self.page.get_by_role("status").inner_text() == self.t("page.done")
+
+    def label(self, field: str) -> re.Pattern[str]:
+        """A field's whole label, with or without the required mark."""
+        return re.compile("^" + re.escape(self.t(f"page.field.{field}")) + r"( \*)?$")
+
+    def act(self, action: str, *, fill: dict[str, str] | None = None, select: dict[str, str] | None = None,
+            check: list[str] | None = None) -> None:
+        box = self.action_box(action)
+        for key, value in (fill or {}).items():
+            box.get_by_label(self.label(key)).fill(value)
+        for key, value in (select or {}).items():
+            box.get_by_label(self.label(key)).select_option(value)
+        for label in check or []:
+            box.get_by_label(label, exact=True).check()
+        self.submit(box, action)
+
+    def step_is(self, step: str) -> None:
+        assert self.page.locator("#case-step").inner_text() == _step(step, self.lang)
+
+
+def _users(db: Engine) -> None:
+    with transaction(db) as s:
+        add_user(s, login="lan", password=PASSWORD, role="caseworker", unit_code="05443", full_name="Nguyễn Thị Lan")
+        add_user(s, login="binh", password=PASSWORD, role="supervisor", unit_code="19", full_name="Lê Văn Bình")
+        add_user(s, login="hung", password=PASSWORD, role="agency_staff", unit_code="05443", agency_code="TYT-05443",
+                 full_name="Trần Văn Hùng")
+
+
+def _sweep(db_url: str, when: datetime) -> str:
+    """``ketnoi sweep --now ...`` as a separate process when the command exists, else the service itself."""
+    from ketnoi.cli import app as cli
+
+    names = {c.name or (c.callback.__name__ if c.callback else "") for c in cli.registered_commands}
+    if "sweep" in names:
+        env = {**os.environ, "KETNOI_DATABASE_URL": db_url, "KETNOI_ENVIRONMENT": "development"}
+        done = subprocess.run(
+            [sys.executable, "-c", "from ketnoi.cli import main; main()", "sweep", "--now", when.isoformat()],
+            env=env, capture_output=True, text=True, timeout=120, check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+    from engine.sweep import sweep
+
+    engine = make_engine(db_url)
+    try:
+        with transaction(engine) as s:
+            return str(sweep(s, when))
+    finally:
+        engine.dispose()
+
+
+@pytest.mark.parametrize("lang", ["vi", "en"])
+def test_week_walk_in_the_browser(browser: object, db_url: str, lang: str) -> None:
+    db = make_engine(db_url)
+    _users(db)
+    store = "pg" if db_url.startswith("postgresql") else "sqlite"
+    with running_app(db_url) as base:
+        context = browser.new_context(viewport={"width": 1000, "height": 900})  # type: ignore[attr-defined]
+        page = context.new_page()
+        w = Walk(page, base, lang, f"{lang}-{store}")
+        try:
+            _walk(w, db, db_url)
+        finally:
+            context.close()
+            db.dispose()
+
+
+def _walk(w: Walk, db: Engine, db_url: str) -> None:
+    page = w.page
+    lang = w.lang
+    w.go(f"/app/login?lang={lang}")
+    assert page.locator("html").get_attribute("lang") == lang
+    w.shot("login")
+
+    # --- Chị Lan: search without diacritics, find nobody, register the boy ---------------------------------
+    w.sign_in("lan")
+    assert page.get_by_role("heading", name=w.t("page.work.title")).is_visible()
+    w.shot("my-work-empty")
+    w.go("/app/children?q=tran+van+minh")
+    assert page.get_by_text(w.t("page.children.none")).is_visible()
+    w.shot("search-nobody")
+    page.get_by_role("link", name=w.t("page.nav.register")).last.click()
+    page.get_by_label(w.t("page.field.full_name")).fill("Trần Văn Minh")
+    page.get_by_label(w.t("page.field.date_of_birth")).fill("02/05/2019")
+    page.get_by_label(w.t("page.field.sex")).select_option("male")
+    page.get_by_label(w.t("page.field.commune_code")).select_option("05443")
+    page.get_by_label(w.t("page.disability.mobility"), exact=True).check()
+    page.get_by_label(w.t("page.field.severity")).select_option("severe")
+    page.get_by_label(w.t("page.field.household_status")).select_option("poor")
+    page.get_by_label(w.t("page.field.guardian_name")).fill("Nguyễn Thị Hoa")
+    page.get_by_label(w.t("page.field.source")).select_option("school")
+    w.shot("register-filled")
+    page.get_by_role("button", name=w.t("page.register.submit")).click()
+    page.wait_for_load_state()
+    w.step_is("reported")
+    # the verification clock is open and not late yet: "Còn 3 ngày 23 giờ" / "3 d 23 h left"
+    badge = page.locator("section[aria-labelledby=h-deadlines] .badge").first
+    assert "ok" in (badge.get_attribute("class") or "")
+    assert re.fullmatch(re.escape(w.t("page.time.left", span="\0")).replace(re.escape("\0"), ".+"), badge.inner_text())
+    w.shot("case-reported")
+    case_url = page.url.split("?")[0]
+    case_id = int(case_url.rstrip("/").rsplit("/", 1)[1])
+
+    # the search now finds him, diacritics or not
+    w.go("/app/children?q=TRAN%20VAN%20MINH")
+    assert page.get_by_text("Trần Văn Minh").first.is_visible()
+    w.shot("search-found")
+
+    # --- the case to care ------------------------------------------------------------------------------------
+    page.goto(case_url)
+    w.act("verify", select={"urgency": "normal"}, fill={"assessment": "Không tự đi lại được / cannot walk unaided"})
+    w.step_is("verified")
+    # the boy is 7: accepting without both consents is refused and changes nothing
+    box = w.action_box("accept_for_intake")
+    box.locator('button[data-action="accept_for_intake"]').click()
+    page.wait_for_load_state()
+    assert page.locator("div.error").is_visible()
+    w.shot("case-consent-missing")
+    w.step_is("verified")
+    with transaction(db) as s:
+        names = {d.code: (d.name_vi if lang == "vi" else d.name_en)
+                 for d in s.execute(sa.select(ServiceDomain)).scalars()}
+    w.act("record_consent", select={"given_by": "guardian"}, fill={"name": "Nguyễn Thị Hoa"},
+          check=[names["rehabilitation"], names["education"], names["health"]])
+    w.act("record_consent", select={"given_by": "child"}, fill={"name": "Trần Văn Minh"})
+    w.act("accept_for_intake")
+    w.step_is("needs_assessment")
+    with transaction(db) as s:
+        services = {sv.code: (sv.name_vi if lang == "vi" else sv.name_en)
+                    for sv in s.execute(sa.select(ServiceType)).scalars()}
+    w.act("complete_assessment", check=[services["rehabilitation"], services["inclusive_education"]])
+    w.step_is("care_plan_drafting")
+    w.shot("case-drafting")
+    w.act("submit_plan", fill={"goals": "Đi lại, đi học hòa nhập"})
+    w.step_is("plan_awaiting_approval")
+    # Lan may not approve her own plan: the button is not even offered to her
+    assert page.locator('button[data-action="approve_plan"]').count() == 0
+    w.shot("case-awaiting-approval")
+    w.sign_out()
+
+    # --- Ông Bình approves from his approvals page -------------------------------------------------------------
+    w.sign_in("binh")
+    w.go("/app/approvals")
+    row = page.get_by_role("link", name=_step("plan_awaiting_approval", lang))
+    assert row.count() == 1
+    w.shot("approvals")
+    row.click()
+    w.act("approve_plan", fill={"note": "Đồng ý"})
+    w.step_is("in_care")
+    w.sign_out()
+
+    # --- Lan sends the two referrals the engine proposes -----------------------------------------------------
+    w.sign_in("lan")
+    page.goto(case_url)
+    proposals = page.locator("form.proposal")
+    assert proposals.count() == 2
+    assert page.locator("form.proposal .why").first.inner_text().strip() != ""
+    w.shot("case-proposals")
+    for code in ("rehabilitation", "inclusive_education"):
+        page.locator(f'button[data-service="{code}"]').click()
+        page.wait_for_load_state()
+        assert page.locator("div.error").count() == 0, page.locator("div.error").first.inner_text()
+    assert page.locator("form.proposal").count() == 0
+    with transaction(db) as s:
+        refs = {r.service_code: (r.id, r.agency_code)
+                for r in s.execute(sa.select(Referral).where(Referral.case_id == case_id)).scalars()}
+    health_ref, health_agency = refs["rehabilitation"]
+    school_ref, _school_agency = refs["inclusive_education"]
+    assert health_agency == "TYT-05443"
+    w.shot("case-referred")
+    w.sign_out()
+
+    # --- Anh Hùng at the health station: inbox, accept, start, complete ------------------------------------
+    w.sign_in("hung")
+    assert page.get_by_role("heading", name=w.t("page.inbox.title", agency="").strip()).count() <= 1
+    link = page.get_by_role("link", name=f"REF-{health_ref}")
+    assert link.is_visible()
+    assert page.get_by_role("link", name=f"REF-{school_ref}").count() == 0  # not his agency's
+    assert "Trần Văn Minh" not in page.content()  # initials only for the agency
+    w.shot("agency-inbox")
+    link.click()
+    w.act("accept")
+    w.act("start")
+    w.shot("agency-referral-in-progress")
+    w.act("complete", select={"outcome": "delivered_fully"}, fill={"note": "Đã tập 12 buổi / 12 sessions"})
+    from referrals.lifecycle import STATE_LABELS
+
+    assert page.locator("#referral-state").inner_text().startswith(STATE_LABELS["completed"][0 if lang == "vi" else 1])
+    w.shot("agency-referral-completed")
+    # the case itself is not his: the page does not exist for him
+    page.goto(case_url)
+    assert page.get_by_role("heading", name=w.t("page.not_found.title")).is_visible()
+    w.shot("agency-case-not-found")
+    w.sign_out()
+
+    # --- the school does not answer: the sweep, a month later, escalates ------------------------------------
+    later = utcnow() + timedelta(days=30)
+    _sweep(db_url, later)
+    w.sign_in("binh")
+    as_of = later.astimezone(TZ).strftime("%d/%m/%Y")
+    w.go(f"/app/overdue?as_of={as_of}")
+    assert int(page.locator("#overdue-total").inner_text()) >= 1
+    w.shot("overdue-dashboard")
+    item = page.locator("li.overdue-item").filter(has=page.get_by_role("link", name=f"REF-{school_ref}"))
+    assert item.count() == 1
+    escalations = item.locator("ul.escalations li")
+    assert escalations.count() >= 1
+    assert any("escalate" in escalations.nth(i).inner_text() for i in range(escalations.count()))
+    # drill down by the school's agency row
+    page.get_by_role("link", name=_school_name(db, lang)).first.click()
+    page.wait_for_load_state()
+    assert page.locator("li.overdue-item").filter(has=page.get_by_role("link", name=f"REF-{school_ref}")).count() == 1
+    w.shot("overdue-drill-down")
+    item = page.locator("li.overdue-item").filter(has=page.get_by_role("link", name=f"REF-{school_ref}"))
+    item.locator("summary").click()
+    item.get_by_label(w.t("page.field.reason_found")).fill("Hiệu trưởng đi công tác")
+    item.get_by_label(w.t("page.field.action_taken")).fill("Đã gọi điện cho hiệu trưởng")
+    tomorrow = (utcnow().astimezone(TZ) + timedelta(days=1)).strftime("%d/%m/%Y")
+    item.get_by_label(w.t("page.field.follow_up_date")).fill(tomorrow)
+    item.get_by_role("button", name=w.t("page.overdue.add_note")).click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text() == w.t("page.done")
+    noted = page.locator("li.overdue-item").filter(has=page.get_by_role("link", name=f"REF-{school_ref}"))
+    assert "Đã gọi điện cho hiệu trưởng" in noted.locator("ul.notes").inner_text()
+    w.shot("overdue-audit-note")
+    w.go("/app/indicators")
+    w.shot("indicators")
+    w.go("/app/reports")
+    w.shot("reports")
+    w.sign_out()
+
+    # --- Lan ends the school's referral and proposes closure; Bình approves -------------------------------
+    w.sign_in("lan")
+    page.goto(case_url)
+    w.act("cancel", fill={"reason": "Gia đình chuyển trường / the family chose another school"})
+    w.act("propose_closure", select={"reason": "goals_met"})
+    w.step_is("closure_proposed")
+    w.sign_out()
+    w.sign_in("binh")
+    page.goto(case_url)
+    w.act("approve_closure", fill={"note": "Đóng hồ sơ"})
+    w.step_is("closed")
+    w.shot("case-closed")
+    with transaction(db) as s:
+        case = s.get(Case, case_id)
+        assert case is not None and case.step == "closed" and case.closed_at is not None
+
+
+def _school_name(db: Engine, lang: str) -> str:
+    with transaction(db) as s:
+        agency = s.get(Agency, "TH-05443")
+        assert agency is not None
+        return agency.name_vi if lang == "vi" else (agency.name_en or agency.name_vi)
