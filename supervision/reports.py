@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import csv
 import json
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from openpyxl import Workbook
@@ -22,11 +23,11 @@ from sqlmodel import Session
 import supervision.messages  # noqa: F401  (registers the messages)
 from engine.db import utcnow
 from engine.errors import InvalidInput, NotFound
-from engine.models import Report
+from engine.models import Report, Unit
 from engine.outbox import enqueue
 from supervision.indicators import INDICATORS, compute_indicators
 from supervision.overdue import BUCKET_LABELS_VI, BUCKETS, overdue_audit
-from supervision.periods import parse_period
+from supervision.periods import parse_period, scheduled_period
 
 FORMATS = ("xlsx", "csv", "json")
 REPORT_VERSION = 1
@@ -257,6 +258,39 @@ def file_name(report: Report, fmt: str) -> str:
     return f"bao-cao-{report.unit_code}-{report.period}.{fmt}"
 
 
-def yearly_due(year: int) -> date:
-    """The yearly report is due before 30 November."""
-    return date(year, 11, 30) - timedelta(days=1)
+# --- the schedule ----------------------------------------------------------------------------------------
+
+# When each kind of report is made (local time); the flow runs daily and catches up on any it missed.
+YEARLY_REPORT_DAY = (11, 15)  # the yearly report is due before 30 November: made on 15 November
+YEARLY_DEADLINE = (11, 30)
+REPORT_KINDS = ("quarter", "half", "year")
+
+
+def report_due_at(period: str, tz: str) -> datetime | None:
+    """When the report must reach the level above: the yearly one before 30 November (local midnight)."""
+    chosen = parse_period(period, tz)
+    if chosen.kind != "year":
+        return None
+    return datetime.combine(date(chosen.year, *YEARLY_DEADLINE), time(0), ZoneInfo(tz))
+
+
+def due_reports(session: Session, today: date, units: list[str] | None = None) -> list[tuple[str, str]]:
+    """(unit, period) pairs whose report should exist by ``today`` and does not yet (one query each).
+
+    Quarters and halves are due once they have ended; the year from 15 November (it covers the year so far).
+    ``units`` defaults to every province (the units with no parent).
+    """
+    periods = []
+    for kind in REPORT_KINDS:
+        label = scheduled_period(kind, today)
+        if kind == "year" and label == str(today.year) and (today.month, today.day) < YEARLY_REPORT_DAY:
+            continue
+        periods.append(label)
+    if units is None:
+        units = list(session.execute(sa.select(Unit.code).where(Unit.parent_code.is_(None)).order_by(Unit.code))  # type: ignore[union-attr]
+                     .scalars())
+    rows = session.execute(
+        sa.select(Report.unit_code, Report.period).where(Report.period.in_(periods))  # type: ignore[attr-defined]
+    )
+    existing = {(unit, period) for unit, period in rows}
+    return [(unit, period) for unit in units for period in periods if (unit, period) not in existing]
