@@ -21,6 +21,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -51,7 +52,7 @@ REPORTS_CRON = "0 6 * * *"  # every morning at 06:00 local time: the report flow
 # A fixed anchor: every worker (and every restart) registers the same interval schedule, so nothing is re-planned.
 INTERVAL_ANCHOR = datetime(2026, 1, 1, tzinfo=UTC)
 DEFAULT_PREFECT_PORT = 4200
-SERVER_STARTUP_TIMEOUT = 60.0
+SERVER_STARTUP_TIMEOUT = 120.0  # about 5 s on an idle machine, 45 s seen on a loaded 2-core one
 STOP_TIMEOUT = 20.0
 
 # Flows of other rooms, served when their module is present: (module, flow attribute, schedule builder).
@@ -131,6 +132,11 @@ def run_worker(container: Container) -> None:
             "PREFECT_API_URL), e.g. http://127.0.0.1:4200/api. `ketnoi serve` starts a local one by itself."
         )
     deployments = build_deployments(container)
+    names = ", ".join(f"{d.flow_name}/{d.name}" for d in deployments)
+    print(f"Đang phục vụ / serving: {names} — Prefect {configured_api_url(container)}", flush=True)
+    if threading.current_thread() is threading.main_thread():
+        # Until the runner installs its own handler (registering deployments takes a while), SIGTERM just exits.
+        signal.signal(signal.SIGTERM, _raise_exit_ok)
     # Not pausing on shutdown: with several workers, one stopping must not pause the schedules of the others.
     serve(*deployments, pause_on_shutdown=False, print_starting_message=False)
 
@@ -138,7 +144,7 @@ def run_worker(container: Container) -> None:
 # --- Background mode (``ketnoi serve``) ------------------------------------------------------------
 
 
-def _descendants(pids: Iterable[int]) -> set[int]:
+def descendant_pids(pids: Iterable[int]) -> set[int]:
     """Every live descendant of ``pids`` (Linux ``/proc``; elsewhere only the process groups are signalled)."""
     children: dict[int, list[int]] = {}
     proc = Path("/proc")
@@ -164,7 +170,7 @@ def _descendants(pids: Iterable[int]) -> set[int]:
     return found
 
 
-def _alive(pid: int) -> bool:
+def is_alive(pid: int) -> bool:
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
     except OSError:
@@ -206,7 +212,7 @@ class BackgroundHandle:
     def pids(self) -> set[int]:
         """The started processes and all their live descendants (flow runs, the server's own children)."""
         roots = {p.pid for p in self.processes}
-        return {pid for pid in roots | _descendants(roots) if _alive(pid)}
+        return {pid for pid in roots | descendant_pids(roots) if is_alive(pid)}
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> None:
         """SIGTERM everything started (worker first, so its runs end while the server still answers), then
@@ -215,7 +221,7 @@ class BackgroundHandle:
             return
         self.stopped = True
         for proc in self.processes:
-            tree = {proc.pid} | _descendants({proc.pid})
+            tree = {proc.pid} | descendant_pids({proc.pid})
             _signal_group(proc.pid, signal.SIGTERM)
             _signal_pid(proc.pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout / len(self.processes)
@@ -224,12 +230,12 @@ class BackgroundHandle:
             except subprocess.TimeoutExpired:
                 pass
             # Flow runs may live in process groups of their own: whatever outlived its parent is killed too.
-            tree |= _descendants(tree)
-            while time.monotonic() < deadline and any(_alive(pid) for pid in tree - {proc.pid}):
+            tree |= descendant_pids(tree)
+            while time.monotonic() < deadline and any(is_alive(pid) for pid in tree - {proc.pid}):
                 time.sleep(0.1)
             _signal_group(proc.pid, signal.SIGKILL)
             for pid in tree:
-                if _alive(pid):
+                if is_alive(pid):
                     _signal_pid(pid, signal.SIGKILL)
             try:
                 proc.wait(timeout=5)
@@ -248,15 +254,52 @@ def _free_port(preferred: int = DEFAULT_PREFECT_PORT) -> int:
     raise RuntimeError("no free port for the Prefect server")
 
 
+def _listening_inodes(port: int) -> set[str]:
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            parts = line.split()
+            if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:  # 0A: LISTEN
+                inodes.add(parts[9])
+    return inodes
+
+
+def listens_on(pids: Iterable[int], port: int) -> bool | None:
+    """Whether one of ``pids`` holds the listening socket of ``port`` (None where ``/proc`` cannot tell)."""
+    if not Path("/proc/net/tcp").exists():
+        return None
+    inodes = _listening_inodes(port)
+    for pid in pids:
+        try:
+            fds = list(Path(f"/proc/{pid}/fd").iterdir())
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(fd)
+            except OSError:
+                continue
+            if target.startswith("socket:[") and target[8:-1] in inodes:
+                return True
+    return False
+
+
 def wait_healthy(api_url: str, timeout: float, proc: subprocess.Popen[bytes] | None = None) -> None:
-    """Wait until ``<api_url>/health`` answers; refuse early if the server process died."""
+    """Wait until ``<api_url>/health`` answers from ``proc`` (not from another server that took the port
+    meanwhile); refuse early if the server process died."""
     deadline = time.monotonic() + timeout
+    port = int(api_url.rsplit(":", 1)[1].split("/", 1)[0])
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"the Prefect server exited with status {proc.returncode} before it was ready")
         try:
             with urllib.request.urlopen(f"{api_url}/health", timeout=2) as resp:
-                if resp.status == 200:
+                ours = proc is None or listens_on({proc.pid} | descendant_pids({proc.pid}), port) is not False
+                if resp.status == 200 and ours:
                     return
         except (urllib.error.URLError, OSError):
             pass
@@ -269,42 +312,74 @@ def _prefect_command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "prefect"]
 
 
+def _start_server(
+    env: dict[str, str], port: int, log_path: Path, timeout: float
+) -> tuple[subprocess.Popen[bytes], str]:
+    api_url = f"http://127.0.0.1:{port}/api"
+    server_env = {k: v for k, v in env.items() if k not in ("PREFECT_API_URL", "KETNOI_PREFECT_API_URL")}
+    with log_path.open("ab") as server_log:
+        server = subprocess.Popen(
+            [*_prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env={**server_env, "PREFECT_UI_API_URL": api_url},
+            stdin=subprocess.DEVNULL, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+    try:
+        wait_healthy(api_url, timeout, server)
+    except BaseException:
+        BackgroundHandle(api_url=api_url, worker=server).stop()
+        raise
+    return server, api_url
+
+
+def _raise_exit(signum: int, _frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
+def _raise_exit_ok(_signum: int, _frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def start_background(
     container: Container, *, port: int | None = None, startup_timeout: float = SERVER_STARTUP_TIMEOUT,
     log_dir: Path | None = None,
 ) -> BackgroundHandle:
-    """Start the schedules beside ``ketnoi serve``: a local Prefect server unless one is configured, then a
-    worker serving the deployments against it. Each runs in its own process group."""
+    """Start the schedules beside ``ketnoi serve``: a local Prefect server unless one is configured (port 4200
+    when free, else any free port; ``handle.api_url`` says which), then a worker serving the deployments
+    against it. Each runs in its own process group; ``handle.stop()`` stops them and everything they started.
+    """
     container.prefect_environment()
     env = dict(os.environ)
     logs = log_dir or (container.settings.ensure_data_dir().resolve() / "logs")
     logs.mkdir(parents=True, exist_ok=True)
-    server: subprocess.Popen[bytes] | None = None
-    api_url = configured_api_url(container)
-    if not api_url:
-        chosen = port or _free_port()
-        api_url = f"http://127.0.0.1:{chosen}/api"
-        server_log = (logs / "prefect-server.log").open("ab")
-        server_env = {k: v for k, v in env.items() if k not in ("PREFECT_API_URL", "KETNOI_PREFECT_API_URL")}
-        server = subprocess.Popen(
-            [*_prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(chosen)],
-            env={**server_env, "PREFECT_UI_API_URL": api_url},
-            stdin=subprocess.DEVNULL, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
-        server_log.close()
-        try:
-            wait_healthy(api_url, startup_timeout, server)
-        except BaseException:
-            BackgroundHandle(api_url=api_url, worker=server).stop()
-            raise
-    worker_log = (logs / "prefect-worker.log").open("ab")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "flows.serve"],
-        env={**env, "PREFECT_API_URL": api_url, "KETNOI_PREFECT_API_URL": api_url},
-        stdin=subprocess.DEVNULL, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    worker_log.close()
-    handle = BackgroundHandle(api_url=api_url, worker=worker, server=server)
+    # A SIGTERM while starting must not leave a half-started server behind: it unwinds through the cleanup.
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _raise_exit) if in_main_thread else None
+    try:
+        server: subprocess.Popen[bytes] | None = None
+        api_url = configured_api_url(container)
+        if not api_url:
+            try:
+                server, api_url = _start_server(env, port or _free_port(), logs / "prefect-server.log",
+                                                startup_timeout)
+            except RuntimeError:
+                if port is not None:
+                    raise
+                # The default port was taken between the check and the start (another server): any free port.
+                server, api_url = _start_server(env, _free_port(0), logs / "prefect-server.log", startup_timeout)
+        with (logs / "prefect-worker.log").open("ab") as worker_log:
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "flows.serve"],
+                env={**env, "PREFECT_API_URL": api_url, "KETNOI_PREFECT_API_URL": api_url},
+                stdin=subprocess.DEVNULL, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
+            )
+        handle = BackgroundHandle(api_url=api_url, worker=worker, server=server)
+    except BaseException:
+        if server is not None:
+            BackgroundHandle(api_url=api_url or "", worker=server).stop()
+        raise
+    finally:
+        if in_main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
     atexit.register(handle.stop)  # a safety net: the caller stops it on SIGTERM or at exit
     return handle
 

@@ -1,0 +1,124 @@
+"""The background mode of ``ketnoi serve`` and ``ketnoi worker`` as real processes: they register the
+deployments on a real Prefect server, and SIGTERM leaves no process behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from flows.serve import descendant_pids, is_alive
+
+KETNOI = str(Path(sys.executable).with_name("ketnoi"))
+ROOT = Path(__file__).resolve().parents[2]
+
+# What ``ketnoi serve`` does around its web server: start the schedules, stop them on SIGTERM.
+BACKGROUND_MAIN = """
+import signal, sys, time
+from ketnoi.bootstrap import build
+container = build()
+container.prefect_environment()
+from flows.serve import start_background
+handle = start_background(container)
+def stop(*_):
+    handle.stop()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, stop)
+print("ready", handle.api_url, flush=True)
+while True:
+    time.sleep(1)
+"""
+
+
+def _env(tmp_path: Path, sqlite_url: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KETNOI_"))}
+    env.update(
+        KETNOI_DATA_DIR=str(tmp_path / "data"), KETNOI_DATABASE_URL=sqlite_url, KETNOI_ENVIRONMENT="development",
+        PREFECT_HOME=str(tmp_path / "prefect"), DO_NOT_TRACK="1", PREFECT_SERVER_ANALYTICS_ENABLED="false",
+    )
+    return env
+
+
+def _wait(condition: Callable[[], object], timeout: float, what: str) -> object:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def _deployments(api_url: str) -> dict[str, dict[str, object]]:
+    request = urllib.request.Request(
+        f"{api_url}/deployments/filter", data=b"{}", headers={"Content-Type": "application/json"}, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=5) as resp:
+        rows = json.load(resp)
+    flows = {}
+    for row in rows:
+        with urllib.request.urlopen(f"{api_url}/flows/{row['flow_id']}", timeout=5) as resp:
+            flows[json.load(resp)["name"]] = row
+    return flows
+
+
+def _stop_and_check(proc: subprocess.Popen[bytes], started: set[int]) -> None:
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 0
+    time.sleep(0.5)
+    left = sorted(pid for pid in started if is_alive(pid))
+    assert left == [], f"processes left behind after SIGTERM: {left}"
+
+
+def test_worker_refuses_without_a_prefect_server(tmp_path: Path, sqlite_url: str) -> None:
+    result = subprocess.run([KETNOI, "worker"], env=_env(tmp_path, sqlite_url), capture_output=True, timeout=60)
+    assert result.returncode == 1
+    assert "PREFECT_API_URL" in result.stderr.decode()
+
+
+@pytest.mark.slow
+def test_background_and_a_second_worker_serve_and_stop_cleanly(tmp_path: Path, sqlite_url: str) -> None:
+    env = _env(tmp_path, sqlite_url)
+    serve = subprocess.Popen([sys.executable, "-c", BACKGROUND_MAIN], env=env, cwd=ROOT, stdout=subprocess.PIPE)
+    second: subprocess.Popen[bytes] | None = None
+    try:
+        assert serve.stdout is not None
+        line = serve.stdout.readline().decode().split()
+        assert line[:1] == ["ready"], f"the background mode did not start: {line}"
+        api_url = line[1]
+        found = _wait(lambda: _deployments(api_url) if len(_deployments(api_url)) >= 2 else None, 60,
+                      "the worker to register its deployments")
+        assert isinstance(found, dict)
+        assert {"sweep-deadlines", "schedule-reviews"} <= set(found)
+        sweep = found["sweep-deadlines"]
+        assert sweep["name"] == "ketnoi" and sweep["paused"] is False
+        assert sweep["schedules"][0]["schedule"]["interval"] == 300.0  # type: ignore[index]
+
+        # Scaling out: a second worker against the same Prefect server and database.
+        second = subprocess.Popen([KETNOI, "worker"], env={**env, "PREFECT_API_URL": api_url}, cwd=tmp_path,
+                                  stdout=subprocess.PIPE)
+        assert second.stdout is not None
+        announced = second.stdout.readline().decode()
+        assert "sweep-deadlines/ketnoi" in announced and api_url in announced
+        time.sleep(3)  # from the announcement to the runner's own SIGTERM handler
+        assert second.poll() is None, "the second worker exited"
+        second_tree = {second.pid} | descendant_pids({second.pid})
+        _stop_and_check(second, second_tree)
+        # One worker stopping does not pause the schedules the others serve.
+        assert _deployments(api_url)["sweep-deadlines"]["paused"] is False
+
+        tree = {serve.pid} | descendant_pids({serve.pid})
+        assert len(tree) >= 3  # this process, the Prefect server, the worker
+        _stop_and_check(serve, tree | descendant_pids(tree))
+    finally:
+        for proc in (second, serve):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
