@@ -156,9 +156,12 @@ TRANSITIONS = [
        reason_text_for_other, vi="Từ chối chuyển gửi", en="Reject referral"),
     *t("accepted", "start", "in_progress", RECEIVERS, acting_for_referral_agency,
        deadline="referral.in_progress", vi="Bắt đầu cung cấp dịch vụ", en="Start the service"),
-    # Hold and resume pause and restart the running clock (engine.deadlines.on_pause / on_resume): no new clock.
-    *t("in_progress", "hold", "on_hold", RECEIVERS, acting_for_referral_agency, vi="Tạm dừng", en="Put on hold"),
-    *t("on_hold", "resume", "in_progress", RECEIVERS, acting_for_referral_agency, vi="Tiếp tục", en="Resume"),
+    # Hold keeps the in-progress clock (paused if the policy says so) and opens the on-hold clock;
+    # resume closes the on-hold clock and restarts the kept one (engine.deadlines.on_pause / on_resume).
+    *t("in_progress", "hold", "on_hold", RECEIVERS, acting_for_referral_agency,
+       deadline="referral.on_hold", vi="Tạm dừng", en="Put on hold"),
+    *t("on_hold", "resume", "in_progress", RECEIVERS, acting_for_referral_agency,
+       deadline="referral.in_progress", vi="Tiếp tục", en="Resume"),
     *t(["in_progress", "on_hold"], "complete", "completed", RECEIVERS, acting_for_referral_agency,
        requires("outcome", OUTCOMES), requires("note"), vi="Hoàn thành, ghi kết quả", en="Complete with outcome"),
     *t(["in_progress", "on_hold"], "fail", "failed", RECEIVERS, acting_for_referral_agency,

@@ -21,7 +21,7 @@ from engine.db import utcnow
 from engine.errors import Conflict, InvalidInput, NotFound, TransitionRefused
 from engine.i18n import register
 from engine.machine import Actor, Facts, Transition
-from engine.models import Agency, Case, Consent, Deadline, Event, Referral, ServiceType, User
+from engine.models import Agency, Case, Consent, Event, Referral, ServiceType, User
 from referrals.lifecycle import (
     AGENCY_STATES,
     ENDED_STATES,
@@ -264,13 +264,13 @@ def _apply(session: Session, referral: Referral, case: Case, tr: Transition, fac
         reason=_event_reason(facts.payload), payload=dict(facts.payload),
     )
     tasks.close_tasks(session, case_id=case.id, referral_id=referral.id, now=now)
-    if tr.action in ("hold", "resume"):
-        # The running clock is kept: the policy decides (in engine.deadlines) whether it stops while on hold.
-        hook = getattr(deadlines, "on_pause" if tr.action == "hold" else "on_resume", None)
-        if hook is not None:
-            hook(session, referral_id=referral.id, now=now)
-    else:
-        deadlines.on_leave(session, case_id=case.id, referral_id=referral.id, now=now)
+    # Leaving keeps the in-progress clock across a hold (engine.deadlines decides, from the referral's new
+    # state); the policy says whether that clock stops while on hold.
+    deadlines.on_leave(session, case_id=case.id, referral_id=referral.id, now=now)
+    if tr.action == "hold":
+        deadlines.on_pause(session, referral_id=referral.id, now=now)
+    elif tr.action == "resume":
+        deadlines.on_resume(session, referral_id=referral.id, now=now)
     _enter_state(session, referral, case, tr.target, tr.deadline_key, now)
     if tr.target in ("rejected", "failed"):
         _open_refer_again(session, referral, case, now)
@@ -303,19 +303,7 @@ def _enter_state(session: Session, referral: Referral, case: Case, state: str, d
         clock_owner = {**owner, "owner_agency_code": referral.agency_code} if state in AGENCY_STATES else owner
         due = deadlines.on_enter(session, policy_key=deadline_key, case_id=case.id, referral_id=referral.id,
                                  now=now, **clock_owner)
-    else:
-        due = _open_clock_due(session, referral.id)
     tasks.open_task(session, case_id=case.id, referral_id=referral.id, kind=state, now=now, due_at=due, **owner)
-
-
-def _open_clock_due(session: Session, referral_id: int) -> datetime | None:
-    """The soonest due time among the referral's running clocks (after a hold or a resume)."""
-    return session.execute(
-        sa.select(sa.func.min(Deadline.due_at)).where(
-            Deadline.referral_id == referral_id, Deadline.closed_at.is_(None),  # type: ignore[union-attr]
-            Deadline.paused_at.is_(None),  # type: ignore[union-attr]
-        )
-    ).scalar()
 
 
 def _case_owner(case: Case, fallback_user_id: int | None = None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from engine.cases import open_case, transition_case
 from engine.db import transaction
 from engine.errors import Conflict, DomainError, TransitionRefused
 from engine.machine import Actor
-from engine.models import Case, Event, Referral, Task
+from engine.models import Case, Deadline, Event, Referral, Task
 from engine.tasks import my_tasks
 from referrals.lifecycle import REFERRAL_MACHINE
 from referrals.services import agency_inbox, create_referral, referrals_of_case, transition_referral
@@ -78,6 +79,15 @@ def open_tasks(db: Engine, referral_id: int) -> list[tuple[str, int | None, str 
         return [tuple(r) for r in rows]
 
 
+def open_clocks(db: Engine, referral_id: int) -> list[tuple[int, str, datetime, bool]]:
+    with transaction(db) as s:
+        rows = s.execute(
+            sa.select(Deadline.id, Deadline.policy_key, Deadline.due_at, Deadline.paused_at.is_not(None))
+            .where(Deadline.referral_id == referral_id, Deadline.closed_at.is_(None)).order_by(Deadline.id)
+        ).all()
+        return [(r[0], r[1], r[2], bool(r[3])) for r in rows]
+
+
 def test_full_closed_loop_requested_accepted_in_progress_completed(db: Engine) -> None:
     world = case_in_care(db, ["rehabilitation", "inclusive_education"], ["rehabilitation", "education"])
     ref = refer(db, world)
@@ -91,9 +101,24 @@ def test_full_closed_loop_requested_accepted_in_progress_completed(db: Engine) -
 
     ref_step(db, ref.id, "accept", world.hung)
     ref_step(db, ref.id, "start", world.hung)
+    in_progress_clock = open_clocks(db, ref.id)
+    assert [(key, paused) for _, key, _, paused in in_progress_clock] == [("referral.in_progress", False)]
     ref_step(db, ref.id, "hold", world.hung, {"reason": "gia đình về quê ăn Tết"})
     assert open_tasks(db, ref.id) == [("on_hold", None, "TYT-05443")]
+    # The in-progress clock is kept (paused, as the default policy says) beside the on-hold clock.
+    held = open_clocks(db, ref.id)
+    assert [(key, paused) for _, key, _, paused in held] == [
+        ("referral.in_progress", True), ("referral.on_hold", False)]
+    assert held[0][0] == in_progress_clock[0][0]
     ref_step(db, ref.id, "resume", world.hung)
+    resumed = open_clocks(db, ref.id)
+    assert [(clock_id, key, paused) for clock_id, key, _, paused in resumed] == [
+        (in_progress_clock[0][0], "referral.in_progress", False)]
+    assert resumed[0][2] >= in_progress_clock[0][2]
+    with transaction(db) as s:
+        task_due = s.execute(
+            sa.select(Task.due_at).where(Task.referral_id == ref.id, Task.closed_at.is_(None))).scalar()
+    assert task_due == resumed[0][2]
     with pytest.raises(TransitionRefused) as refused:
         ref_step(db, ref.id, "complete", world.hung, {"outcome": "delivered_fully"})
     assert refused.value.params == {"field": "note"}
@@ -103,6 +128,7 @@ def test_full_closed_loop_requested_accepted_in_progress_completed(db: Engine) -
         "completed", "delivered_fully", "đi lại được", 7)
     assert done.requested_at and done.accepted_at and done.started_at and done.ended_at
     assert open_tasks(db, ref.id) == []
+    assert open_clocks(db, ref.id) == []
     with transaction(db) as s:
         assert agency_inbox(s, "TYT-05443") == []
         events = [e for e in timeline(s, world.case_id) if e.entity == "referral"]
