@@ -21,6 +21,7 @@ from openpyxl.utils import get_column_letter
 from sqlmodel import Session
 
 import supervision.messages  # noqa: F401  (registers the messages)
+from engine.children import subtree_condition
 from engine.db import utcnow
 from engine.errors import InvalidInput, NotFound
 from engine.models import Report, Unit
@@ -87,11 +88,12 @@ def generate_and_announce(
     return report
 
 
-def list_reports(session: Session, *, unit_codes: list[str] | None = None, period: str | None = None,
+def list_reports(session: Session, *, within_unit: str | None = None, period: str | None = None,
                  limit: int = 100) -> list[Report]:
+    """Stored reports, newest first; ``within_unit`` keeps those of units in that unit's subtree."""
     stmt = sa.select(Report)
-    if unit_codes is not None:
-        stmt = stmt.where(Report.unit_code.in_(unit_codes))  # type: ignore[attr-defined]
+    if within_unit is not None:
+        stmt = stmt.where(subtree_condition(Report.unit_code, within_unit))
     if period is not None:
         stmt = stmt.where(Report.period == period.upper())
     stmt = stmt.order_by(sa.desc(Report.generated_at), sa.desc(Report.id)).limit(limit)  # type: ignore[arg-type]
