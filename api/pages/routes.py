@@ -404,10 +404,10 @@ def _action_label(action: str, lang: str) -> str:
         for tr in machine.transitions.values():
             if tr.action == action:
                 return tr.label_vi if lang == "vi" else tr.label_en
-    return ctx_free_translate(f"page.event.{action}", lang, action)
+    return _translated(f"page.event.{action}", lang, action)
 
 
-def ctx_free_translate(key: str, lang: str, fallback: str) -> str:
+def _translated(key: str, lang: str, fallback: str) -> str:
     from engine.i18n import translate
 
     text = translate(key, lang)
@@ -788,6 +788,11 @@ def overdue_dashboard(ctx: PageContext = Depends(signed_in), as_of: str = "", ag
                   query=lambda **kw: urlencode({k: v for k, v in {"as_of": as_of, **kw}.items() if v}))
 
 
+def _audience(ctx: PageContext, audience: str) -> str:
+    """'owner+caseworker' → 'người phụ trách, cán bộ quản lý trường hợp'."""
+    return ", ".join(_translated(f"page.audience.{part}", ctx.lang, part) for part in audience.split("+"))
+
+
 def _overdue_rows(s: Session, ctx: PageContext, found: list[Any], when: datetime) -> list[dict[str, Any]]:
     ids = [item.deadline_id for item in found]
     fired: dict[int, list[Escalation]] = {}
@@ -806,8 +811,10 @@ def _overdue_rows(s: Session, ctx: PageContext, found: list[Any], when: datetime
             notes = [n for n in notes if n.referral_id is None]
         what = _state_label("referral" if item.referral_id else "case", item.policy_key.split(".", 1)[-1], ctx.lang)
         escalations = [
-            ctx.t("page.overdue.rung", rung=e.rung, action=e.action, audience=e.audience)
-            + " · " + fmt_datetime(e.fired_at, ctx.settings.timezone) for e in fired.get(item.deadline_id, [])
+            ctx.t("page.overdue.rung", rung=e.rung, audience=_audience(ctx, e.audience),
+                  action=_translated(f"page.rung.{e.action}", ctx.lang, e.action))
+            + " · " + fmt_datetime(e.fired_at, ctx.settings.timezone)
+            for e in fired.get(item.deadline_id, [])
         ]
         rows.append({
             "item": item, "what": what, "unit": _name(unit, ctx.lang) if unit else item.unit_code,

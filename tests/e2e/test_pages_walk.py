@@ -327,7 +327,8 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     assert item.count() == 1
     escalations = item.locator("ul.escalations li")
     assert escalations.count() >= 1
-    assert any("escalate" in escalations.nth(i).inner_text() for i in range(escalations.count()))
+    escalated = w.t("page.rung.escalate")
+    assert any(escalated in escalations.nth(i).inner_text() for i in range(escalations.count()))
     # drill down by the school's agency row
     page.get_by_role("link", name=_school_name(db, lang)).first.click()
     page.wait_for_load_state()
