@@ -70,7 +70,7 @@ def replay(events: list[Event], machine: Machine, entity: str = "case", referral
         if ev.entity != entity or (entity == "referral" and ev.referral_id != referral_id):
             continue
         if state is None:
-            if ev.to_state != machine.initial and ev.from_state is not None:
+            if ev.to_state != machine.initial or ev.from_state is not None:
                 raise ReplayMismatch(f"event {ev.id}: first state {ev.to_state!r} is not {machine.initial!r}")
             state = ev.to_state
         elif ev.action in {a for _, a in machine.transitions}:

@@ -8,6 +8,7 @@ the outbox. Any refusal raises before the first write, and the caller's rollback
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from engine.errors import Conflict, InvalidInput, NotFound
 from engine.machine import Actor, Facts, Transition
 from engine.models import Case, Child, Consent, Referral
 from engine.states import CASE_MACHINE
+from engine.text import nfc
 
 OPEN_REFERRAL_STATES = ("draft", "requested", "accepted", "in_progress", "on_hold")
 REPORT_SOURCES = ("helpline_111", "school", "health_station", "family", "collaborator", "survey", "other")
@@ -84,7 +86,7 @@ def transition_case(
     now: datetime | None = None,
 ) -> Case:
     now = now or utcnow()
-    payload = dict(payload or {})
+    payload = clean_payload(payload)
     case = session.get(Case, case_id)
     if case is None:
         raise NotFound(what=f"case {case_id}")
@@ -93,6 +95,37 @@ def transition_case(
     facts = gather_facts(session, case, actor, payload, now)
     tr = CASE_MACHINE.decide(facts, action)
     return _apply(session, case, tr, facts, expected_version)
+
+
+def clean_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
+    """A copy of the payload that both stores can keep as JSON, or ``InvalidInput`` before any write.
+
+    PostgreSQL's ``jsonb`` and ``text`` refuse NUL characters and NaN, which SQLite would accept: refusing
+    them here keeps the two stores behaving the same and keeps a bad payload from failing halfway.
+    """
+    if payload is None:
+        return {}
+    if not isinstance(payload, dict) or not all(isinstance(k, str) for k in payload):
+        raise InvalidInput(detail="payload must be an object with text keys")
+    try:
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")  # lone surrogates cannot be stored
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(detail=f"payload is not plain JSON ({exc})") from exc
+    cleaned: dict[str, Any] = json.loads(text)
+    if _has_nul(cleaned):
+        raise InvalidInput(detail="payload contains a NUL character")
+    return cleaned
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def gather_facts(session: Session, case: Case, actor: Actor, payload: dict[str, Any], now: datetime) -> Facts:
@@ -149,7 +182,8 @@ def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_
         sa.update(Case).where(Case.id == case.id, Case.version == expected_version).values(**values)  # type: ignore[arg-type]
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
-        session.rollback()
+        # Someone else moved the case since we read it. Nothing has been written yet; the caller's
+        # transaction rolls back (a service never commits or rolls back itself).
         current = session.execute(sa.select(Case.version).where(Case.id == case.id)).scalar()
         raise Conflict(current=current, expected=expected_version)
     session.refresh(case)
@@ -157,7 +191,7 @@ def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_
     event = append_event(
         session, case_id=case.id, entity="case", entity_version=case.version, action=tr.action,
         from_state=tr.source, to_state=tr.target, actor=facts.actor, at=now,
-        reason=facts.payload.get("reason"), payload=dict(facts.payload),
+        reason=_reason_text(facts.payload.get("reason")), payload=dict(facts.payload),
     )
     moved = tr.source != tr.target
     if moved or tr.deadline_key:
@@ -166,6 +200,12 @@ def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_
         _enter_step(session, case, tr.target, tr.deadline_key, now)
     outbox.on_case_event(session, case, event)
     return case
+
+
+def _reason_text(reason: Any) -> str | None:
+    if reason is None or reason == "":
+        return None
+    return reason if isinstance(reason, str) else json.dumps(reason, ensure_ascii=False)
 
 
 def _record_side_facts(session: Session, case: Case, tr: Transition, facts: Facts) -> None:
@@ -178,7 +218,7 @@ def _record_side_facts(session: Session, case: Case, tr: Transition, facts: Fact
             Consent(
                 case_id=case.id or 0,
                 given_by=facts.payload["given_by"],
-                name=str(facts.payload["name"]),
+                name=nfc(str(facts.payload["name"])),
                 domains=[str(d) for d in domains],
                 recorded_at=facts.now,
                 recorded_by=facts.actor.user_id,
