@@ -7,8 +7,9 @@ Creates (or re-creates) the database, runs the migrations, loads the real 34 pro
 and the service catalogue, then generates: agencies in every commune and province with the services they
 offer and the areas they cover, caseworkers and supervisors, 700,000 children with one case each, 2,000,000
 referrals, and an open deadline (with its ladder of rungs, from the shipped policy) for every case step and
-referral state that waits on someone. About 1% of the open deadlines have crossed their first rung at
-``--now`` (the benchmark's time); the rest are not yet due. ``--scale 0.01`` makes a set 100 times smaller.
+referral state that waits on someone. About 1% of the open deadlines have crossed one or more rungs at
+``--now`` (the benchmark's time) that no sweep has fired yet; the others' first rung is still ahead.
+``--scale 0.01`` makes a set 100 times smaller.
 
 Only for benchmarks: the users cannot sign in, and no audit events or tasks are generated (the sweep
 neither reads nor needs them). Refuses to replace a database whose name does not start with ``ketnoi_bench``
@@ -357,15 +358,16 @@ def _people_cases_referrals_deadlines(
         if ladder is None or not ladder.rungs:
             return
         deadline_id += 1
-        first = ladder.rungs[0][3]
+        offsets = [offset for _n, _a, _aud, offset in ladder.rungs]
         if rng.random() < CROSSING_SHARE:
-            # The first rung crossed a little while ago (before the second one is due): one rung to fire.
-            window = (ladder.rungs[1][3] - first) if len(ladder.rungs) > 1 else timedelta(hours=1)
-            fire_first = now - window * rng.uniform(0.05, 0.95)
+            # Rungs 1..k crossed a little while ago (before rung k+1 is due): k rungs to fire, any k.
+            k = rng.randrange(len(offsets))
+            window = (offsets[k + 1] - offsets[k]) if k + 1 < len(offsets) else timedelta(days=1)
+            due = now - window * rng.uniform(0.05, 0.95) - offsets[k]
             crossing += 1
         else:
-            fire_first = now + timedelta(minutes=rng.uniform(10, max(60.0, ladder.duration.total_seconds() / 60)))
-        due = fire_first - first
+            wait = timedelta(minutes=rng.uniform(10, max(60.0, ladder.duration.total_seconds() / 60)))
+            due = now + wait - offsets[0]
         deadlines.add(deadline_id, case_id, ref_id, key, *owner, ts(due - ladder.duration), ts(due), None)
         for number, action, audience, offset in ladder.rungs:
             rungs.add(deadline_id, number, action, audience, ts(due + offset))

@@ -1,0 +1,220 @@
+"""The deadline sweep at national scale, beside a naive approach. Prints figures; it is not a pass/fail test.
+
+    .venv/bin/python -m bench.generate_national            # once: builds ketnoi_bench (a few minutes)
+    .venv/bin/python -m bench.sweep_bench [--db-url postgresql://postgres@127.0.0.1:5432/ketnoi_bench]
+                                          [--now 2027-03-15T09:00:00+07:00] [--generate 0.01]
+
+Each approach runs on its own copy of the generated database (``CREATE DATABASE ... TEMPLATE``), so both
+start from the same state and the source stays untouched, and each measurement runs in a fresh Python
+process: the time is wall-clock around the call, the memory is that process's peak resident size.
+
+- set-based: ``engine.sweep.sweep(session, now)`` in one transaction, run twice (the second has nothing to do);
+- naive: load every open deadline's pending rungs into Python, then for each crossed rung record the
+  escalation, mark the rung fired and write the owner's notification, one statement at a time.
+
+Goals printed against: first sweep < 1 s, second < 0.1 s, at least 20 times faster than naive, peak < 300 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from bench.generate_national import BENCH_NOW, DEFAULT_DB_URL, psycopg_url
+
+GOAL_FIRST_S = 1.0
+GOAL_SECOND_S = 0.1
+GOAL_RATIO = 20.0
+GOAL_PEAK_MB = 300.0
+
+
+def rss_mb() -> float:
+    """This process's current resident size."""
+    with open("/proc/self/statm") as fh:
+        pages = int(fh.read().split()[1])
+    return pages * resource.getpagesize() / 2**20
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
+
+
+def run_set_based(url: str, now: datetime, repeat: int) -> list[dict[str, Any]]:
+    from engine.db import make_engine, transaction
+    from engine.sweep import sweep
+
+    engine = make_engine(url)
+    with engine.connect() as conn:  # connect and warm the pool outside the measurement
+        conn.exec_driver_sql("SELECT 1")
+    results = []
+    for _ in range(repeat):
+        before = rss_mb()
+        started = time.perf_counter()
+        with transaction(engine) as session:
+            counts = sweep(session, now)
+        seconds = time.perf_counter() - started
+        results.append({"seconds": seconds, "counts": counts, "rss_before_mb": before, "peak_mb": peak_rss_mb()})
+    engine.dispose()
+    return results
+
+
+def run_naive(url: str, now: datetime, repeat: int) -> list[dict[str, Any]]:
+    """The loop a first version would write: everything into Python, then row by row."""
+    results = []
+    with psycopg.connect(psycopg_url(url)) as conn:
+        conn.execute("SELECT 1")
+        for _ in range(repeat):
+            before = rss_mb()
+            started = time.perf_counter()
+            rows = conn.execute(
+                "SELECT d.id, d.case_id, d.referral_id, d.owner_agency_code, d.owner_user_id, d.owner_unit_code, "
+                "d.owner_role, d.due_at, r.rung, r.action, r.audience, r.fire_at "
+                "FROM deadline d JOIN deadline_rung r ON r.deadline_id = d.id "
+                "WHERE d.closed_at IS NULL AND d.paused_at IS NULL AND r.fired_at IS NULL"
+            ).fetchall()
+            loaded = len(rows)
+            fired = 0
+            for (deadline_id, case_id, referral_id, agency, user_id, unit, role, _due, rung, action, audience,
+                 fire_at) in rows:
+                if fire_at > now:
+                    continue
+                inserted = conn.execute(
+                    "INSERT INTO escalation (deadline_id, rung, action, audience, fired_at, swept_at) "
+                    "VALUES (%s, %s, %s, %s, %s, now()) ON CONFLICT DO NOTHING",
+                    (deadline_id, rung, action, audience, now),
+                ).rowcount
+                if not inserted:
+                    continue
+                conn.execute("UPDATE deadline_rung SET fired_at = %s WHERE deadline_id = %s AND rung = %s",
+                             (now, deadline_id, rung))
+                kind, ref = (("agency", agency) if agency else ("user", str(user_id)) if user_id
+                             else ("unit_role", f"{unit}:{role}"))
+                conn.execute(
+                    "INSERT INTO outbox (dedupe_key, template, language, recipient_kind, recipient_ref, addresses, "
+                    "context, case_id, referral_id, agency_code, status, attempts, next_attempt_at, created_at) "
+                    "VALUES (%s, %s, 'vi', %s, %s, '[]', '{}', %s, %s, %s, 'pending', 0, now(), now()) "
+                    "ON CONFLICT DO NOTHING",
+                    (f"naive:{deadline_id}:{rung}:{kind}:{ref}", "escalation" if action == "escalate" else "overdue",
+                     kind, ref, case_id, referral_id, agency),
+                )
+                fired += 1
+            conn.commit()
+            del rows
+            seconds = time.perf_counter() - started
+            results.append({"seconds": seconds, "counts": {"rows_loaded": loaded, "rungs_fired": fired},
+                            "rss_before_mb": before, "peak_mb": peak_rss_mb()})
+    return results
+
+
+def child(kind: str, url: str, now: datetime, repeat: int) -> list[dict[str, Any]]:
+    """Run one approach in a fresh process, so that its time and memory are its own."""
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.sweep_bench", "--run", kind, "--db-url", url, "--now", now.isoformat(),
+         "--repeat", str(repeat)],
+        check=True, capture_output=True, text=True,
+    )
+    return list(json.loads(out.stdout.strip().splitlines()[-1]))
+
+
+def copy_database(url: str, suffix: str) -> str:
+    base, name = psycopg_url(url).rsplit("/", 1)
+    copy = f"{name}_{suffix}"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+        admin.execute(f'CREATE DATABASE "{copy}" TEMPLATE "{name}"')
+    return f"{base}/{copy}"
+
+
+def drop_database(url: str) -> None:
+    base, name = url.rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def describe(url: str, now: datetime) -> dict[str, int]:
+    with psycopg.connect(psycopg_url(url)) as conn:
+        row = conn.execute(
+            "SELECT (SELECT count(*) FROM referral), (SELECT count(*) FROM deadline WHERE closed_at IS NULL), "
+            "(SELECT count(*) FROM deadline_rung WHERE fired_at IS NULL), "
+            "(SELECT count(DISTINCT r.deadline_id) FROM deadline_rung r JOIN deadline d ON d.id = r.deadline_id "
+            " WHERE r.fired_at IS NULL AND r.fire_at <= %s AND d.closed_at IS NULL), "
+            "pg_database_size(current_database())", (now,)
+        ).fetchone()
+    assert row is not None
+    return dict(zip(("referrals", "open deadlines", "pending rungs", "deadlines crossing", "database bytes"), row,
+                    strict=True))
+
+
+def verdict(ok: bool) -> str:
+    return "ok" if ok else "MISSED"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--db-url", default=DEFAULT_DB_URL, help="the generated database (left untouched)")
+    parser.add_argument("--now", default=BENCH_NOW.isoformat())
+    parser.add_argument("--generate", type=float, metavar="SCALE", help="generate the database first at this scale")
+    parser.add_argument("--keep", action="store_true", help="keep the two working copies")
+    parser.add_argument("--run", choices=("set-based", "naive"), help=argparse.SUPPRESS)
+    parser.add_argument("--repeat", type=int, default=2, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    now = datetime.fromisoformat(args.now).astimezone(UTC)
+    from engine.db import normalise_url
+
+    url = normalise_url(args.db_url)
+    if args.run == "set-based":
+        print(json.dumps(run_set_based(url, now, args.repeat)))
+        return
+    if args.run == "naive":
+        print(json.dumps(run_naive(url, now, args.repeat)))
+        return
+
+    if args.generate is not None:
+        from bench.generate_national import generate
+
+        print(f"generating at scale {args.generate}...", flush=True)
+        generate(url, scale=args.generate, seed=1, now=now, force=False)
+    facts = describe(url, now)
+    print(f"database {url.rsplit('/', 1)[1]} at {now.isoformat()}: "
+          + ", ".join(f"{k} {v:,}" for k, v in facts.items()), flush=True)
+
+    sweep_copy = copy_database(url, "sweep")
+    naive_copy = copy_database(url, "naive")
+    try:
+        set_based = child("set-based", sweep_copy, now, 2)
+        naive = child("naive", naive_copy, now, 2)
+    finally:
+        if not args.keep:
+            drop_database(sweep_copy)
+            drop_database(naive_copy)
+
+    first, second = set_based
+    ratio = naive[0]["seconds"] / first["seconds"] if first["seconds"] else float("inf")
+    print()
+    print(f"{'':26}{'seconds':>10}{'peak MB':>10}  counts")
+    print(f"{'set-based, first sweep':26}{first['seconds']:>10.3f}{first['peak_mb']:>10.0f}  {first['counts']}")
+    print(f"{'set-based, second sweep':26}{second['seconds']:>10.3f}{second['peak_mb']:>10.0f}  {second['counts']}")
+    print(f"{'naive, first pass':26}{naive[0]['seconds']:>10.3f}{naive[0]['peak_mb']:>10.0f}  {naive[0]['counts']}")
+    print(f"{'naive, second pass':26}{naive[1]['seconds']:>10.3f}{naive[1]['peak_mb']:>10.0f}  {naive[1]['counts']}")
+    print()
+    print(f"first sweep   {first['seconds']:.3f} s  (goal < {GOAL_FIRST_S} s)   "
+          f"{verdict(first['seconds'] < GOAL_FIRST_S)}")
+    print(f"second sweep  {second['seconds']:.3f} s  (goal < {GOAL_SECOND_S} s)  "
+          f"{verdict(second['seconds'] < GOAL_SECOND_S)}")
+    print(f"naive / set-based  {ratio:.1f}x  (goal >= {GOAL_RATIO:.0f}x)   {verdict(ratio >= GOAL_RATIO)}")
+    peak = max(first["peak_mb"], second["peak_mb"])
+    print(f"peak memory   {peak:.0f} MB of the sweeping process (goal < {GOAL_PEAK_MB:.0f} MB)   "
+          f"{verdict(peak < GOAL_PEAK_MB)}")
+    print("(one run on this machine; load from other processes shows up in every figure)")
+
+
+if __name__ == "__main__":
+    main()
