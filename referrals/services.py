@@ -8,6 +8,7 @@ tasks and clocks, and writes the outbox. Every refusal raises before the first w
 
 from __future__ import annotations
 
+import json
 from collections.abc import Collection
 from datetime import datetime
 from typing import Any
@@ -22,6 +23,7 @@ from engine.errors import Conflict, InvalidInput, NotFound, TransitionRefused
 from engine.i18n import register
 from engine.machine import Actor, Facts, Transition
 from engine.models import Agency, Case, Consent, Event, Referral, ServiceType, User
+from engine.text import nfc
 from referrals.lifecycle import (
     AGENCY_STATES,
     ENDED_STATES,
@@ -123,7 +125,9 @@ def create_referral(
     service = session.get(ServiceType, service_code)
     if service is None:
         raise NotFound(what=f"service {service_code}")
-    override_reason = (override_reason or "").strip() or None
+    override_reason = nfc(override_reason or "").strip() or None
+    if override_reason is not None and _has_nul(override_reason):
+        raise InvalidInput(detail="override_reason contains a NUL character")
 
     draft = Referral(case_id=case_id, service_code=service_code, domain=service.domain, agency_code="",
                      state=REFERRAL_MACHINE.initial)
@@ -206,7 +210,7 @@ def transition_referral(
 ) -> Referral:
     """Apply ``action`` to a referral; a stale ``expected_version`` is a ``Conflict``."""
     now = now or utcnow()
-    payload = dict(payload or {})
+    payload = _plain_payload(payload)
     referral = session.get(Referral, referral_id)
     if referral is None:
         raise NotFound(what=f"referral {referral_id}")
@@ -217,6 +221,36 @@ def transition_referral(
     facts = referral_facts(session, referral, case, actor, payload, now)
     tr = REFERRAL_MACHINE.decide(facts, action)
     return _apply(session, referral, case, tr, facts, expected_version)
+
+
+def _plain_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
+    """A JSON-plain copy of the payload, or ``InvalidInput`` before any write.
+
+    PostgreSQL refuses NUL characters and NaN that SQLite would keep: refusing them here keeps both stores alike.
+    """
+    if payload is None:
+        return {}
+    if not isinstance(payload, dict) or not all(isinstance(k, str) for k in payload):
+        raise InvalidInput(detail="payload must be an object with text keys")
+    try:
+        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
+        text.encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(detail=f"payload is not plain JSON ({exc})") from exc
+    plain: dict[str, Any] = json.loads(text)
+    if _has_nul(plain):
+        raise InvalidInput(detail="payload contains a NUL character")
+    return plain
+
+
+def _has_nul(value: Any) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    if isinstance(value, dict):
+        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_nul(v) for v in value)
+    return False
 
 
 def _values_for(tr: Transition, facts: Facts) -> dict[str, Any]:
@@ -231,13 +265,13 @@ def _values_for(tr: Transition, facts: Facts) -> dict[str, Any]:
         values["started_at"] = now
     if tr.action in ("reject", "fail"):
         values["reason_code"] = payload["reason"]
-        values["reason_text"] = str(payload.get("reason_text") or "").strip() or None
+        values["reason_text"] = nfc(str(payload.get("reason_text") or "")).strip() or None
     elif tr.action == "cancel":
         values["reason_code"] = "cancelled"
-        values["reason_text"] = str(payload["reason"]).strip()
+        values["reason_text"] = nfc(str(payload["reason"])).strip()
     elif tr.action == "complete":
         values["outcome"] = payload["outcome"]
-        values["outcome_note"] = str(payload["note"]).strip()
+        values["outcome_note"] = nfc(str(payload["note"])).strip()
     if tr.target in ENDED_STATES:
         values["ended_at"] = now
     return values

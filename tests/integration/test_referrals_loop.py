@@ -14,9 +14,9 @@ from sqlalchemy.engine import Engine
 from engine.audit import replay, timeline
 from engine.cases import open_case, transition_case
 from engine.db import transaction
-from engine.errors import Conflict, DomainError, TransitionRefused
+from engine.errors import Conflict, DomainError, InvalidInput, NotFound, TransitionRefused
 from engine.machine import Actor
-from engine.models import Case, Deadline, Event, Referral, Task
+from engine.models import Case, Deadline, Event, Outbox, Referral, Task
 from engine.tasks import my_tasks
 from referrals.lifecycle import REFERRAL_MACHINE
 from referrals.services import agency_inbox, create_referral, referrals_of_case, transition_referral
@@ -297,3 +297,62 @@ def test_twenty_concurrent_accepts_give_exactly_one_success(db: Engine) -> None:
         ).scalar()
         assert accepts == 1
     assert open_tasks(db, ref.id) == [("accepted", None, "TYT-05443")]
+
+
+def snapshot(db: Engine, referral_id: int) -> dict[str, Any]:
+    """Everything a referral transition may write."""
+    with transaction(db) as s:
+        count = lambda model, *where: s.execute(  # noqa: E731
+            sa.select(sa.func.count()).select_from(model).where(*where)).scalar()
+        return {
+            "referral": s.get(Referral, referral_id).model_dump(),
+            "events": count(Event),
+            "tasks": sorted(tuple(r) for r in s.execute(sa.select(Task.id, Task.closed_at)).all()),
+            "clocks": sorted(tuple(r) for r in s.execute(sa.select(Deadline.id, Deadline.closed_at)).all()),
+            "outbox": count(Outbox),
+        }
+
+
+def test_every_refusal_changes_nothing(db: Engine) -> None:
+    world = case_in_care(db, ["rehabilitation"], ["rehabilitation"])
+    ref = refer(db, world)
+    before = snapshot(db, ref.id)
+    attempts: list[tuple[Actor, str, dict[str, Any], int, type[DomainError], str]] = [
+        (world.hung, "cancel", {"reason": "x"}, 0, TransitionRefused, "role_not_allowed"),  # an agency cannot cancel
+        (world.lan, "accept", {}, 0, TransitionRefused, "role_not_allowed"),  # a caseworker cannot accept
+        (world.binh, "reject", {"reason": "no_capacity"}, 0, TransitionRefused, "role_not_allowed"),
+        (world.centre, "accept", {}, 0, TransitionRefused, "referral.not_your_agency"),  # another agency
+        (world.hung, "start", {}, 0, TransitionRefused, "action_not_allowed"),  # wrong state
+        (world.hung, "complete", {"outcome": "delivered_fully", "note": "x"}, 0, TransitionRefused,
+         "action_not_allowed"),
+        (world.hung, "reject", {"reason": "bận"}, 0, TransitionRefused, "guard.payload_invalid"),
+        (world.hung, "reject", {"reason": "other", "reason_text": ""}, 0, TransitionRefused,
+         "referral.reason_text_missing"),
+        (world.hung, "explode", {}, 0, TransitionRefused, "unknown_action"),
+        (world.hung, "accept", {}, -1, Conflict, "stale_version"),  # stale version
+        (world.hung, "reject", {"reason": "other", "reason_text": "a\x00b"}, 0, InvalidInput, "invalid_input"),
+    ]
+    for actor, action, payload, version_shift, error, code in attempts:
+        with pytest.raises(error) as refused, transaction(db) as s:
+            transition_referral(s, ref.id, action, actor, ref.version + version_shift, payload)
+        assert refused.value.code == code, (action, actor.login)
+        assert snapshot(db, ref.id) == before, (action, actor.login)
+    with pytest.raises(NotFound), transaction(db) as s:
+        transition_referral(s, ref.id + 1000, "accept", world.hung, 1, {})
+    assert ref_step(db, ref.id, "accept", world.hung).state == "accepted"
+
+
+def test_a_referral_to_a_named_person_goes_to_their_queue(db: Engine) -> None:
+    world = case_in_care(db, ["rehabilitation"], ["rehabilitation"])
+    with pytest.raises(InvalidInput) as refused:
+        refer(db, world, assignee_id=world.centre.user_id)  # not staff of the proposed station
+    assert refused.value.code == "referral.assignee_invalid"
+    ref = refer(db, world, assignee_id=world.hung.user_id)
+    assert open_tasks(db, ref.id) == [("requested", world.hung.user_id, None)]
+    colleague = make_user(db, "tyt-dong-nghiep", "agency_staff", agency="TYT-05443")
+    with transaction(db) as s:
+        assert [t.referral_id for t in my_tasks(s, world.hung)] == [ref.id]
+        assert my_tasks(s, colleague) == []  # not in the station's shared queue...
+        assert [r.id for r in agency_inbox(s, "TYT-05443")] == [ref.id]  # ...but addressed to the station
+    assert ref_step(db, ref.id, "accept", colleague).state == "accepted"  # any of its staff may act
+    assert open_tasks(db, ref.id) == [("accepted", world.hung.user_id, None)]
