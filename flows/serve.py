@@ -221,26 +221,62 @@ class BackgroundHandle:
             return
         self.stopped = True
         for proc in self.processes:
-            tree = {proc.pid} | descendant_pids({proc.pid})
-            _signal_group(proc.pid, signal.SIGTERM)
-            _signal_pid(proc.pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout / len(self.processes)
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
-            # Flow runs may live in process groups of their own: whatever outlived its parent is killed too.
-            tree |= descendant_pids(tree)
-            while time.monotonic() < deadline and any(is_alive(pid) for pid in tree - {proc.pid}):
-                time.sleep(0.1)
-            _signal_group(proc.pid, signal.SIGKILL)
-            for pid in tree:
-                if is_alive(pid):
-                    _signal_pid(pid, signal.SIGKILL)
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                log.warning("process %d did not stop", proc.pid)
+            _stop_process(proc, timeout / len(self.processes))
+
+
+# Every process this module started and has not stopped yet, so that ``stop_all`` can reach one still starting.
+_LIVE: dict[subprocess.Popen[bytes], int] = {}  # process → stop order (workers first, then the server)
+_LIVE_LOCK = threading.Lock()
+_ABORT = threading.Event()
+
+
+def _track(proc: subprocess.Popen[bytes], order: int) -> subprocess.Popen[bytes]:
+    with _LIVE_LOCK:
+        _LIVE[proc] = order
+    return proc
+
+
+def _stop_process(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    """SIGTERM the process group, wait, then SIGKILL the group and every descendant still alive."""
+    tree = {proc.pid} | descendant_pids({proc.pid})
+    _signal_group(proc.pid, signal.SIGTERM)
+    _signal_pid(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    try:
+        proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    except subprocess.TimeoutExpired:
+        pass
+    # Flow runs may live in process groups of their own: whatever outlived its parent is killed too.
+    tree |= descendant_pids(tree)
+    while time.monotonic() < deadline and any(is_alive(pid) for pid in tree - {proc.pid}):
+        time.sleep(0.1)
+    _signal_group(proc.pid, signal.SIGKILL)
+    for pid in tree:
+        if is_alive(pid):
+            _signal_pid(pid, signal.SIGKILL)
+    try:
+        proc.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        log.warning("process %d did not stop", proc.pid)
+    with _LIVE_LOCK:
+        _LIVE.pop(proc, None)
+
+
+def started_pids() -> set[int]:
+    """The live processes this module started (and their descendants)."""
+    with _LIVE_LOCK:
+        roots = {p.pid for p in _LIVE}
+    return {pid for pid in roots | descendant_pids(roots) if is_alive(pid)}
+
+
+def stop_all(timeout: float = STOP_TIMEOUT) -> None:
+    """Stop every process this module started in this process, including a ``start_background`` still
+    waiting for its server in another thread (it then gives up and raises). For signal handlers."""
+    _ABORT.set()
+    with _LIVE_LOCK:
+        live = sorted(_LIVE, key=_LIVE.__getitem__)
+    for proc in live:
+        _stop_process(proc, timeout / max(1, len(live)))
 
 
 def _free_port(preferred: int = DEFAULT_PREFECT_PORT) -> int:
@@ -294,6 +330,8 @@ def wait_healthy(api_url: str, timeout: float, proc: subprocess.Popen[bytes] | N
     deadline = time.monotonic() + timeout
     port = int(api_url.rsplit(":", 1)[1].split("/", 1)[0])
     while time.monotonic() < deadline:
+        if _ABORT.is_set():
+            raise RuntimeError("stopping: the Prefect server was not waited for")
         if proc is not None and proc.poll() is not None:
             raise RuntimeError(f"the Prefect server exited with status {proc.returncode} before it was ready")
         try:
@@ -318,11 +356,11 @@ def _start_server(
     api_url = f"http://127.0.0.1:{port}/api"
     server_env = {k: v for k, v in env.items() if k not in ("PREFECT_API_URL", "KETNOI_PREFECT_API_URL")}
     with log_path.open("ab") as server_log:
-        server = subprocess.Popen(
+        server = _track(subprocess.Popen(
             [*_prefect_command(), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
             env={**server_env, "PREFECT_UI_API_URL": api_url},
             stdin=subprocess.DEVNULL, stdout=server_log, stderr=subprocess.STDOUT, start_new_session=True,
-        )
+        ), order=1)
     try:
         wait_healthy(api_url, timeout, server)
     except BaseException:
@@ -362,16 +400,18 @@ def start_background(
                 server, api_url = _start_server(env, port or _free_port(), logs / "prefect-server.log",
                                                 startup_timeout)
             except RuntimeError:
-                if port is not None:
+                if port is not None or _ABORT.is_set():
                     raise
                 # The default port was taken between the check and the start (another server): any free port.
                 server, api_url = _start_server(env, _free_port(0), logs / "prefect-server.log", startup_timeout)
         with (logs / "prefect-worker.log").open("ab") as worker_log:
-            worker = subprocess.Popen(
+            if _ABORT.is_set():
+                raise RuntimeError("stopping: the worker was not started")
+            worker = _track(subprocess.Popen(
                 [sys.executable, "-m", "flows.serve"],
                 env={**env, "PREFECT_API_URL": api_url, "KETNOI_PREFECT_API_URL": api_url},
                 stdin=subprocess.DEVNULL, stdout=worker_log, stderr=subprocess.STDOUT, start_new_session=True,
-            )
+            ), order=0)
         handle = BackgroundHandle(api_url=api_url, worker=worker, server=server)
     except BaseException:
         if server is not None:

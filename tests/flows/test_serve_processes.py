@@ -38,6 +38,32 @@ while True:
 """
 
 
+# A shutdown while the Prefect server is still starting, in a thread as ``ketnoi serve`` does it.
+ABORT_WHILE_STARTING = """
+import json, threading, time
+from ketnoi.bootstrap import build
+container = build()
+container.prefect_environment()
+import flows.serve as flows_serve
+outcome = []
+def start():
+    try:
+        flows_serve.start_background(container)
+        outcome.append("started")
+    except BaseException as exc:
+        outcome.append(repr(exc))
+thread = threading.Thread(target=start)
+thread.start()
+while not flows_serve.started_pids():
+    time.sleep(0.1)
+time.sleep(2)
+pids = flows_serve.started_pids()
+flows_serve.stop_all()
+thread.join(60)
+print(json.dumps({"pids": sorted(pids), "outcome": outcome, "thread_alive": thread.is_alive()}))
+"""
+
+
 def _env(tmp_path: Path, sqlite_url: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KETNOI_"))}
     env.update(
@@ -122,3 +148,15 @@ def test_background_and_a_second_worker_serve_and_stop_cleanly(tmp_path: Path, s
         for proc in (second, serve):
             if proc is not None and proc.poll() is None:
                 proc.kill()
+
+
+def test_stop_all_reaches_a_server_still_starting(tmp_path: Path, sqlite_url: str) -> None:
+    result = subprocess.run([sys.executable, "-c", ABORT_WHILE_STARTING], env=_env(tmp_path, sqlite_url), cwd=ROOT,
+                            capture_output=True, timeout=180)
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    report = json.loads(result.stdout.decode().strip().splitlines()[-1])
+    assert report["pids"], "the Prefect server was started"
+    assert report["thread_alive"] is False
+    assert len(report["outcome"]) == 1 and "stopping" in report["outcome"][0]
+    time.sleep(0.5)
+    assert [pid for pid in report["pids"] if is_alive(pid)] == []
