@@ -1,0 +1,74 @@
+"""The national-scale generator at a tiny scale: consistent data that the real sweep fires exactly as planned."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+import sqlalchemy as sa
+
+from bench.generate_national import BENCH_NOW, generate, psycopg_url
+from engine.db import make_engine, transaction
+from engine.policy import current_policy
+from engine.sweep import sweep
+from tests.conftest import PG_ADMIN_URL
+
+
+@pytest.fixture
+def bench_url() -> Iterator[str]:
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/ketnoi_bench_test_{uuid.uuid4().hex[:8]}"
+    try:
+        yield url
+    finally:
+        base, name = psycopg_url(url).rsplit("/", 1)
+        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def test_generated_data_is_consistent_and_sweeps_as_planned(bench_url: str) -> None:
+    stats = generate(bench_url, scale=0.002, seed=7, now=BENCH_NOW, force=False)
+    assert stats.rows["child"] == 1400 and stats.rows["case_file"] == 1400
+    assert 0 < stats.rows["referral"] <= 4000
+
+    engine = make_engine(bench_url, poolclass=sa.pool.NullPool)
+    try:
+        with engine.connect() as conn:
+            communes = conn.exec_driver_sql("SELECT count(*) FROM unit WHERE level = 'commune'").scalar()
+            provinces = conn.exec_driver_sql("SELECT count(*) FROM unit WHERE level = 'province'").scalar()
+            # Every open deadline carries its policy key's whole ladder.
+            ladders = {key: len(rule.ladder) for key, rule in current_policy().deadlines.items()}
+            per_key = conn.exec_driver_sql(
+                "SELECT d.policy_key, count(DISTINCT d.id), count(*) FROM deadline d "
+                "JOIN deadline_rung r ON r.deadline_id = d.id WHERE d.closed_at IS NULL GROUP BY d.policy_key"
+            ).all()
+            # Open referrals have a clock on the agency they wait on; ended ones have none.
+            orphans = conn.exec_driver_sql(
+                "SELECT count(*) FROM referral f WHERE f.state IN ('requested','accepted','in_progress','on_hold') "
+                "AND NOT EXISTS (SELECT 1 FROM deadline d WHERE d.referral_id = f.id "
+                "AND d.owner_agency_code = f.agency_code)"
+            ).scalar()
+            ended_with_clock = conn.exec_driver_sql(
+                "SELECT count(*) FROM referral f JOIN deadline d ON d.referral_id = f.id "
+                "WHERE f.state IN ('completed','rejected','failed','cancelled')"
+            ).scalar()
+            crossed = conn.exec_driver_sql(
+                "SELECT count(*), count(DISTINCT deadline_id) FROM deadline_rung "
+                "WHERE fired_at IS NULL AND fire_at <= %(now)s", {"now": BENCH_NOW}
+            ).one()
+        assert (communes, provinces) == (3321, 34)
+        assert per_key and all(rungs == deadlines * ladders[key] for key, deadlines, rungs in per_key)
+        assert orphans == 0 and ended_with_clock == 0
+        open_deadlines = sum(deadlines for _key, deadlines, _rungs in per_key)
+        assert crossed[1] == stats.rows["open deadlines crossing a rung"]
+        assert 0 < crossed[1] < 0.05 * open_deadlines  # about 1%
+
+        with transaction(engine) as session:
+            first = sweep(session, BENCH_NOW)
+        with transaction(engine) as session:
+            second = sweep(session, BENCH_NOW)
+        assert first["rungs_fired"] == crossed[0]
+        assert second["rungs_fired"] == 0
+    finally:
+        engine.dispose()
