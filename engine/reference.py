@@ -11,6 +11,7 @@ reason, and the whole load is one transaction. Loading the same files twice chan
 from __future__ import annotations
 
 import csv
+import io
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,25 +55,35 @@ def national_units() -> Iterator[dict[str, Any]]:
         }
 
 
-def _rows(path: Path, required: Iterable[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """CSV rows with their line numbers; a missing column or an unreadable file is refused."""
+def _rows(path: Path, required: Iterable[str], key: str | None = "code") -> Iterator[tuple[int, dict[str, str]]]:
+    """CSV rows with their line numbers; a missing column, a repeated ``key`` or a non-UTF-8 file is refused."""
+    raw = path.read_bytes()
     try:
-        with path.open(encoding="utf-8-sig", newline="") as fh:
-            reader = csv.DictReader(fh)
-            missing = [c for c in required if c not in (reader.fieldnames or [])]
-            if missing:
-                raise ReferenceDataError(file=path.name, line=1, reason=f"missing column(s): {', '.join(missing)}")
-            for row in reader:
-                if None in row:
-                    raise ReferenceDataError(file=path.name, line=reader.line_num, reason="too many fields")
-                clean = {k: nfc(v or "") for k, v in row.items()}
-                if not any(clean.values()):
-                    continue
-                yield reader.line_num, clean
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ReferenceDataError(file=path.name, line=0, reason=f"not UTF-8 text ({exc.reason})") from exc
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ReferenceDataError(file=path.name, line=line, reason=f"not UTF-8 text ({exc.reason})") from exc
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    first_seen: dict[str, int] = {}
+    try:
+        missing = [c for c in required if c not in (reader.fieldnames or [])]
+        if missing:
+            raise ReferenceDataError(file=path.name, line=1, reason=f"missing column(s): {', '.join(missing)}")
+        for row in reader:
+            if None in row:
+                raise ReferenceDataError(file=path.name, line=reader.line_num, reason="too many fields")
+            clean = {k: nfc(v or "") for k, v in row.items()}
+            if not any(clean.values()):
+                continue
+            if key is not None and clean.get(key):
+                earlier = first_seen.setdefault(clean[key], reader.line_num)
+                if earlier != reader.line_num:
+                    raise ReferenceDataError(
+                        file=path.name, line=reader.line_num, reason=f"'{clean[key]}' repeats line {earlier}"
+                    )
+            yield reader.line_num, clean
     except csv.Error as exc:
-        raise ReferenceDataError(file=path.name, line=0, reason=str(exc)) from exc
+        raise ReferenceDataError(file=path.name, line=reader.line_num, reason=str(exc)) from exc
 
 
 def _need(file: str, line: int, row: dict[str, str], *names: str) -> None:
@@ -149,7 +160,7 @@ def _parse_folder(folder: Path, ref: ReferenceSet, seen_units: dict[str, tuple[s
             }
     path = folder / "agency_services.csv"
     if path.exists():
-        for line, row in _rows(path, ("agency_code", "service_code")):
+        for line, row in _rows(path, ("agency_code", "service_code"), key=None):
             _need(path.name, line, row, "agency_code", "service_code")
             if row["agency_code"] not in ref.agencies:
                 raise ReferenceDataError(file=path.name, line=line, reason=f"unknown agency '{row['agency_code']}'")
@@ -158,7 +169,7 @@ def _parse_folder(folder: Path, ref: ReferenceSet, seen_units: dict[str, tuple[s
             ref.agency_services.add((row["agency_code"], row["service_code"]))
     path = folder / "agency_areas.csv"
     if path.exists():
-        for line, row in _rows(path, ("agency_code", "unit_code")):
+        for line, row in _rows(path, ("agency_code", "unit_code"), key=None):
             _need(path.name, line, row, "agency_code", "unit_code")
             if row["agency_code"] not in ref.agencies:
                 raise ReferenceDataError(file=path.name, line=line, reason=f"unknown agency '{row['agency_code']}'")
@@ -247,7 +258,8 @@ def _upsert(session: Session, model: type[SQLModel], key: str, rows: list[dict[s
 def _sync_pairs(
     session: Session, model: type[SQLModel], cols: tuple[str, str], pairs: set[tuple[str, str]], counts: LoadCounts
 ) -> None:
-    """Add missing pairs and drop pairs of the listed agencies that the files no longer name."""
+    """Add the pairs the files name that are missing. Pairs are never dropped by omission: a partial file
+    (one province's agencies) must not erase another's coverage."""
     table = model.__table__  # type: ignore[attr-defined]
     existing = {tuple(r) for r in session.execute(sa.select(table.c[cols[0]], table.c[cols[1]]))}
     missing = pairs - existing
