@@ -77,10 +77,16 @@ def sweep(session: Session, now: datetime) -> dict[str, int]:
     watermark = session.execute(sa.select(sa.func.coalesce(sa.func.max(e.c.id), 0))).scalar_one()
 
     # 1. record each crossed rung once
+    # The deadline is looked up per pending rung through its primary key (a correlated scalar subquery is
+    # never turned into a join), so the planner cannot choose to scan every deadline for a few crossed rungs.
+    running = (
+        sa.select(d.c.id)
+        .where(d.c.id == r.c.deadline_id, d.c.closed_at.is_(None), d.c.paused_at.is_(None))
+        .scalar_subquery()
+    )
     pending = (
         sa.select(r.c.deadline_id, r.c.rung, r.c.action, r.c.audience, now_param, token_param)
-        .select_from(r.join(d, d.c.id == r.c.deadline_id))
-        .where(r.c.fired_at.is_(None), r.c.fire_at <= now_param, d.c.closed_at.is_(None), d.c.paused_at.is_(None))
+        .where(r.c.fired_at.is_(None), r.c.fire_at <= now_param, r.c.deadline_id == running)
     )
     conn = session.connection()  # Core statements: rowcounts come straight from the driver
     conn.execute(
