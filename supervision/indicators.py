@@ -48,7 +48,7 @@ from engine.settings import get_settings
 from supervision.overdue import NATIONAL, unit_path
 from supervision.periods import Period, parse_period
 from supervision.plan import Plan, ProvincePlan, load_plan
-from supervision.workdays import calendar_cte, local_day_sql
+from supervision.workdays import cumulative_sql
 
 CHILD_AGE_LIMIT = 16
 REACHED_UNLESS_ENDED = ("failed", "cancelled")
@@ -346,19 +346,18 @@ def _median_days_to_accept(
     The same query runs on PostgreSQL and SQLite (no ``percentile_cont`` on SQLite): rows are numbered
     within their unit and the median is the mean of the one or two middle rows.
     """
-    calendar = calendar_cte(period.first_day - timedelta(days=1), period.last_day)
-    asked, accepted = calendar.alias("asked"), calendar.alias("taken")
+    first, last = period.first_day - timedelta(days=1), period.last_day
+    asked = cumulative_sql(Referral.requested_at, first=first, last=last, dialect=dialect, tz=tz)
+    taken = cumulative_sql(Referral.accepted_at, first=first, last=last, dialect=dialect, tz=tz)
     case_unit = sa.orm.aliased(Unit)
     durations = (
         sa.select(
             Case.unit_code.label("unit_code"),  # type: ignore[attr-defined]
-            (accepted.c.cum - asked.c.cum).label("days"),
+            (taken - asked).label("days"),
         )
         .select_from(Referral)
         .join(Case, Case.id == Referral.case_id)
         .join(case_unit, case_unit.code == Case.unit_code)
-        .join(asked, asked.c.day == local_day_sql(Referral.requested_at, dialect, tz))
-        .join(accepted, accepted.c.day == local_day_sql(Referral.accepted_at, dialect, tz))
         .where(
             _in_scope(case_unit.path, root_path),
             Referral.requested_at >= period.start,  # type: ignore[operator]

@@ -29,7 +29,7 @@ from engine.models import Agency, Case, Deadline, Escalation, Event, Referral, S
 from engine.settings import get_settings
 from engine.tasks import open_task
 from engine.text import nfc
-from supervision.workdays import calendar_cte, day_number, local_day, local_day_sql
+from supervision.workdays import cumulative_counts, cumulative_sql, local_day
 
 NATIONAL = "VN"  # pseudo unit code: the whole country
 # (name, from, to) in working days late
@@ -123,8 +123,8 @@ def _items_subquery(session: Session, *, root_path: str, as_of: datetime, tz: st
     if earliest is None:
         return None
     first_day, as_of_day = local_day(earliest, tz), local_day(as_of, tz)
-    calendar = calendar_cte(first_day, as_of_day)
-    as_of_cum = sa.select(calendar.c.cum).where(calendar.c.day == day_number(as_of_day)).scalar_subquery()
+    as_of_cum = cumulative_counts(first_day, as_of_day)[-1]
+    due_cum = cumulative_sql(Deadline.due_at, first=first_day, last=as_of_day, dialect=_dialect(session), tz=tz)
     fired = (
         sa.select(
             Escalation.deadline_id.label("deadline_id"),
@@ -135,11 +135,10 @@ def _items_subquery(session: Session, *, root_path: str, as_of: datetime, tz: st
         .group_by(Escalation.deadline_id)
         .subquery("fired")
     )
-    days_late = (as_of_cum - calendar.c.cum).label("days_late")
+    days_late = (sa.literal(as_of_cum) - due_cum).label("days_late")
     bucket = sa.case(
         *[(days_late <= high, name) for name, _, high in BUCKETS if high is not None], else_=BUCKETS[-1][0]
     ).label("bucket")
-    due_day = local_day_sql(Deadline.due_at, _dialect(session), tz)
     return (
         sa.select(
             Deadline.id.label("deadline_id"),  # type: ignore[union-attr]
@@ -161,7 +160,6 @@ def _items_subquery(session: Session, *, root_path: str, as_of: datetime, tz: st
         .join(Case, Case.id == Deadline.case_id)
         .join(Unit, Unit.code == Case.unit_code)
         .outerjoin(Referral, Referral.id == Deadline.referral_id)
-        .join(calendar, calendar.c.day == due_day)
         .outerjoin(fired, fired.c.deadline_id == Deadline.id)
         .where(*conditions)
         .subquery("overdue")

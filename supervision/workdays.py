@@ -1,4 +1,4 @@
-"""Working days in SQL: a small calendar table (a VALUES CTE) of cumulative working-day counts.
+"""Working days in SQL: a calendar of cumulative working-day counts, passed to the query as one value.
 
 Working days between two instants are ``cum(day of b) - cum(day of a)``, where ``cum(d)`` counts the
 working days up to and including the local day ``d`` — the same count as
@@ -8,11 +8,14 @@ is computed in SQL, the same way on PostgreSQL and SQLite, so a whole table is a
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.sql.elements import Grouping
 
 from engine import calendar as project_calendar
 
@@ -46,25 +49,30 @@ def local_day_sql(column: Any, dialect: str, tz: str) -> sa.ColumnElement[int]:
     )
 
 
-def calendar_cte(first: date, last: date, name: str = "workcal") -> Any:
-    """``(day, cum)`` for every day in ``[first, last]``: ``cum`` counts working days up to and including it."""
-    rows: list[tuple[int, int]] = []
+def cumulative_counts(first: date, last: date) -> list[int]:
+    """``cum`` for every day in ``[first, last]``: working days from ``first`` up to and including that day."""
+    counts: list[int] = []
     cumulative = 0
     day = first
     while day <= last:
-        if is_working_day(day):
-            cumulative += 1
-        rows.append((day_number(day), cumulative))
+        cumulative += is_working_day(day)
+        counts.append(cumulative)
         day += timedelta(days=1)
-    values = sa.values(sa.column("day", sa.Integer), sa.column("cum", sa.Integer), name=name, literal_binds=True)
-    return values.data(rows).cte(name)
+    return counts
 
 
-def cumulative_at(cte_rows_first: date, day: date) -> int:
-    """``cum`` of one day, computed in Python with the same rule as :func:`calendar_cte`."""
-    cumulative = 0
-    current = cte_rows_first
-    while current <= day:
-        cumulative += is_working_day(current)
-        current += timedelta(days=1)
-    return cumulative
+def cumulative_sql(column: Any, *, first: date, last: date, dialect: str, tz: str) -> sa.ColumnElement[int]:
+    """``cum`` of the local day of a timestamp column, looked up in the calendar passed as ONE parameter.
+
+    The whole calendar travels as a single bound value (an integer array on PostgreSQL, JSON text on SQLite)
+    indexed by the day's offset from ``first``: building and compiling a VALUES table of hundreds of
+    literal rows cost more than the query itself. Days outside ``[first, last]`` give NULL.
+    """
+    counts = cumulative_counts(first, last)
+    offset = local_day_sql(column, dialect, tz) - day_number(first)
+    if dialect == "postgresql":
+        array_type = postgresql.ARRAY(sa.Integer)
+        calendar = Grouping(sa.cast(sa.bindparam(None, counts, type_=array_type), array_type))
+        return sa.type_coerce(calendar, array_type)[offset + 1]  # arrays count from 1
+    path = sa.literal("$[") + sa.cast(offset, sa.String) + sa.literal("]")
+    return sa.cast(sa.func.json_extract(sa.bindparam(None, json.dumps(counts), type_=sa.String), path), sa.Integer)
