@@ -88,12 +88,14 @@ def on_enter(
     session.add(deadline)
     session.flush()
     assert deadline.id is not None
+    # A rung that would fire before the clock opened (a reminder longer before due than the whole duration)
+    # has nothing to say: it is left out, and the other rungs keep their policy numbers.
+    fire_times = [(number, rung, DeadlineRule.fire_at(calendar, due, rung)) for number, rung in
+                  enumerate(rule.ladder, start=1)]
     session.add_all(
-        DeadlineRung(
-            deadline_id=deadline.id, rung=number, action=rung.action, audience=rung.audience,
-            fire_at=DeadlineRule.fire_at(calendar, due, rung),
-        )
-        for number, rung in enumerate(rule.ladder, start=1)
+        DeadlineRung(deadline_id=deadline.id, rung=number, action=rung.action, audience=rung.audience, fire_at=fire_at)
+        for number, rung, fire_at in fire_times
+        if fire_at >= now
     )
     session.flush()
     return due

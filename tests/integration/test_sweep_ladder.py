@@ -178,3 +178,17 @@ def test_an_urgent_report_uses_the_twelve_hour_clock(db: Engine) -> None:
     assert run_sweep(db, at(6, 4))["reminder_before_due"] == 1
     assert run_sweep(db, at(6, 12)) == {**NOTHING, "due_today": 1, "escalation": 1, "rungs_fired": 2, "outbox": 2,
                                         "tasks": 1}
+
+
+def test_a_reminder_that_would_precede_the_clock_is_left_out(db: Engine) -> None:
+    short = parse_policy(yaml.safe_load(LADDERS + """
+deadlines:
+  case.reported: {hours: 2, basis: local choice, ladder: *urgent}
+"""))
+    with use_policy(short):
+        case_id, _ = open_report(db, now=at(1, 9))
+        with transaction(db) as s:
+            rungs = s.execute(sa.select(DeadlineRung.rung, DeadlineRung.fire_at).order_by(DeadlineRung.rung)).all()
+        # the 4-hours-before reminder would fire at 07:00, before the report came in at 09:00
+        assert [tuple(r) for r in rungs] == [(2, at(1, 11)), (3, at(1, 15))]
+        assert run_sweep(db, at(1, 11)) == {**NOTHING, "due_today": 1, "rungs_fired": 1, "outbox": 1}

@@ -132,3 +132,18 @@ def test_unreadable_and_invalid_yaml_files_are_refused(tmp_path: Path) -> None:
     with pytest.raises(PolicyError) as info:
         load_policy(broken)
     assert "invalid YAML" in info.value.message("en")
+
+
+def test_the_policy_file_setting_replaces_the_defaults(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine import policy as policy_module
+
+    data = minimal()
+    data["digest_default"] = True
+    path = tmp_path / "province.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    monkeypatch.setenv("KETNOI_POLICY_FILE", str(path))
+    monkeypatch.setattr(policy_module, "_current", None)  # restored after the test
+    loaded = policy_module.current_policy()
+    assert loaded.digest_default is True
+    assert set(loaded.deadlines) == {"referral.requested"}
+    assert policy_module.current_policy() is loaded  # read once, then kept
