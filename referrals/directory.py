@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engine.errors import InvalidInput, NotFound, TransitionRefused
 from engine.i18n import LANGUAGES, register
@@ -165,12 +165,12 @@ def list_agencies(session: Session, *, within_unit: str | None = None, status: s
     """Agencies seated in a unit's subtree (all when ``within_unit`` is None), by code."""
     stmt = sa.select(Agency)
     if within_unit is not None:
-        root = sa.select(Unit.path).where(Unit.code == within_unit).scalar_subquery()
-        stmt = stmt.where(Agency.unit_code.in_(  # type: ignore[attr-defined]
-            sa.select(Unit.code).where(Unit.path.like(root + "%"))))  # type: ignore[attr-defined]
+        root = sa.select(col(Unit.path)).where(col(Unit.code) == within_unit).scalar_subquery()
+        stmt = stmt.where(col(Agency.unit_code).in_(
+            sa.select(col(Unit.code)).where(col(Unit.path).like(root + "%"))))
     if status is not None:
-        stmt = stmt.where(Agency.status == status)
-    return list(session.execute(stmt.order_by(Agency.code)).scalars())
+        stmt = stmt.where(col(Agency.status) == status)
+    return list(session.execute(stmt.order_by(col(Agency.code))).scalars())
 
 
 def create_agency(session: Session, actor: Actor, *, code: str, name_vi: str, unit_code: str,
@@ -212,7 +212,7 @@ def set_agency_services(session: Session, actor: Actor, code: str, service_codes
     get_agency(session, code)
     wanted = sorted(set(service_codes))
     known = set(session.execute(
-        sa.select(ServiceType.code).where(ServiceType.code.in_(wanted))  # type: ignore[attr-defined]
+        sa.select(col(ServiceType.code)).where(col(ServiceType.code).in_(wanted))
     ).scalars())
     unknown = [s for s in wanted if s not in known]
     if unknown:
@@ -226,7 +226,7 @@ def set_agency_areas(session: Session, actor: Actor, code: str, unit_codes: Iter
     _require_admin(actor, "set_agency_areas")
     get_agency(session, code)
     wanted = sorted(set(unit_codes))
-    known = set(session.execute(sa.select(Unit.code).where(Unit.code.in_(wanted))).scalars())  # type: ignore[attr-defined]
+    known = set(session.execute(sa.select(col(Unit.code)).where(col(Unit.code).in_(wanted))).scalars())
     unknown = [u for u in wanted if u not in known]
     if unknown:
         raise _invalid("unit_codes", ", ".join(unknown))
@@ -236,7 +236,7 @@ def set_agency_areas(session: Session, actor: Actor, code: str, unit_codes: Iter
 
 def _replace_pairs(session: Session, model: type[AgencyService] | type[AgencyArea], agency_code: str,
                    column: str, wanted: list[str]) -> None:
-    table = model.__table__  # type: ignore[attr-defined]
+    table: sa.Table = model.__table__  # type: ignore[union-attr]
     current = set(session.execute(
         sa.select(table.c[column]).where(table.c.agency_code == agency_code)
     ).scalars())
@@ -255,18 +255,19 @@ def _hsds_id(kind: str, *parts: str) -> str:
 
 def to_hsds(session: Session) -> dict[str, Any]:
     """The whole directory as HSDS 3.x lists (see the module docstring for the mapping)."""
-    agencies = list(session.exec(select(Agency).order_by(Agency.code)).all())
-    units = {u.code: u for u in session.exec(select(Unit).where(Unit.code.in_(  # type: ignore[attr-defined]
-        sa.select(Agency.unit_code).union(sa.select(AgencyArea.unit_code))
+    agencies = list(session.exec(select(Agency).order_by(col(Agency.code))).all())
+    units = {u.code: u for u in session.exec(select(Unit).where(col(Unit.code).in_(
+        sa.select(col(Agency.unit_code)).union(sa.select(col(AgencyArea.unit_code)))
     ))).all()}
     services = {s.code: s for s in session.exec(select(ServiceType)).all()}
     offers = session.execute(
-        sa.select(AgencyService.agency_code, AgencyService.service_code)
-        .order_by(AgencyService.agency_code, AgencyService.service_code)
+        sa.select(col(AgencyService.agency_code), col(AgencyService.service_code))
+        .order_by(col(AgencyService.agency_code), col(AgencyService.service_code))
     ).all()
     areas: dict[str, list[str]] = {}
     for agency_code, unit_code in session.execute(
-        sa.select(AgencyArea.agency_code, AgencyArea.unit_code).order_by(AgencyArea.agency_code, AgencyArea.unit_code)
+        sa.select(col(AgencyArea.agency_code), col(AgencyArea.unit_code))
+        .order_by(col(AgencyArea.agency_code), col(AgencyArea.unit_code))
     ):
         areas.setdefault(agency_code, []).append(unit_code)
     by_code = {a.code: a for a in agencies}

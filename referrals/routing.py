@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 from sqlalchemy.orm import aliased
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.models import Agency, AgencyArea, AgencyService, ServiceType, Unit
 
@@ -43,24 +43,25 @@ def candidates(
     commune = aliased(Unit, name="commune")
     stmt = (
         sa.select(
-            Agency.code, Agency.name_vi, Agency.name_en,
-            area_unit.code, area_unit.level, area_unit.depth, area_unit.name_vi, area_unit.name_en,
-            commune.code, commune.name_vi, commune.name_en,
-            ServiceType.name_vi, ServiceType.name_en,
+            col(Agency.code), col(Agency.name_vi), col(Agency.name_en),
+            col(area_unit.code), col(area_unit.level), col(area_unit.depth),
+            col(area_unit.name_vi), col(area_unit.name_en),
+            col(commune.code), col(commune.name_vi), col(commune.name_en),
+            col(ServiceType.name_vi), col(ServiceType.name_en),
         )
         .select_from(Agency)
-        .join(AgencyService, sa.and_(AgencyService.agency_code == Agency.code,
-                                     AgencyService.service_code == service_code))
-        .join(ServiceType, ServiceType.code == AgencyService.service_code)
-        .join(AgencyArea, AgencyArea.agency_code == Agency.code)
-        .join(area_unit, area_unit.code == AgencyArea.unit_code)
-        .join(commune, sa.and_(commune.code == commune_code,
-                               commune.path.like(area_unit.path + "%")))  # type: ignore[attr-defined]
-        .where(Agency.status == "active")
-        .order_by(area_unit.depth.desc(), Agency.code)  # type: ignore[attr-defined]
+        .join(AgencyService, sa.and_(col(AgencyService.agency_code) == col(Agency.code),
+                                     col(AgencyService.service_code) == service_code))
+        .join(ServiceType, col(ServiceType.code) == col(AgencyService.service_code))
+        .join(AgencyArea, col(AgencyArea.agency_code) == col(Agency.code))
+        .join(area_unit, col(area_unit.code) == col(AgencyArea.unit_code))
+        .join(commune, sa.and_(col(commune.code) == commune_code,
+                               col(commune.path).like(col(area_unit.path) + "%")))
+        .where(col(Agency.status) == "active")
+        .order_by(col(area_unit.depth).desc(), col(Agency.code))
     )
     if exclude:
-        stmt = stmt.where(Agency.code.not_in(list(exclude)))  # type: ignore[attr-defined]
+        stmt = stmt.where(col(Agency.code).not_in(list(exclude)))
     out: list[Candidate] = []
     seen: set[str] = set()
     for row in session.execute(stmt):

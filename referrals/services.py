@@ -9,12 +9,12 @@ tasks and clocks, and writes the outbox. Every refusal raises before the first w
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engine import deadlines, outbox, tasks
 from engine.audit import append_event
@@ -64,7 +64,7 @@ def referral_facts(session: Session, referral: Referral, case: Case, actor: Acto
                    now: datetime) -> Facts:
     """What the lifecycle's guards may know: the referral, its case, and the case's unrevoked consents."""
     consents = session.exec(
-        select(Consent).where(Consent.case_id == case.id, Consent.revoked_at.is_(None))  # type: ignore[union-attr]
+        select(Consent).where(col(Consent.case_id) == case.id, col(Consent.revoked_at).is_(None))
     ).all()
     plan = (case.data or {}).get("care_plan") or {}
     return Facts(
@@ -91,9 +91,9 @@ def proposals(session: Session, case: Case, service_code: str) -> list[Candidate
     """Routing candidates for a case: agencies that already rejected or failed this service for it go last."""
     found = candidates(session, case.unit_code, service_code)
     turned_down = set(session.execute(
-        sa.select(Referral.agency_code).where(
-            Referral.case_id == case.id, Referral.service_code == service_code,
-            Referral.state.in_(("rejected", "failed")),  # type: ignore[attr-defined]
+        sa.select(col(Referral.agency_code)).where(
+            col(Referral.case_id) == case.id, col(Referral.service_code) == service_code,
+            col(Referral.state).in_(("rejected", "failed")),
         )
     ).scalars())
     return [c for c in found if c.agency_code not in turned_down] + [c for c in found if c.agency_code in turned_down]
@@ -133,9 +133,9 @@ def create_referral(
                      state=REFERRAL_MACHINE.initial)
     allowed_for_case(referral_facts(session, draft, case, actor, {}, now))
     already = session.execute(
-        sa.select(Referral.id).where(
-            Referral.case_id == case_id, Referral.service_code == service_code,
-            Referral.state.in_(OPEN_STATES),  # type: ignore[attr-defined]
+        sa.select(col(Referral.id)).where(
+            col(Referral.case_id) == case_id, col(Referral.service_code) == service_code,
+            col(Referral.state).in_(OPEN_STATES),
         )
     ).scalar()
     if already is not None:
@@ -159,10 +159,10 @@ def create_referral(
         _check_assignee(session, assignee_id, chosen.agency_code)
 
     previous = session.execute(
-        sa.select(Referral.id).where(
-            Referral.case_id == case_id, Referral.service_code == service_code,
-            Referral.state.in_(("rejected", "failed")),  # type: ignore[attr-defined]
-        ).order_by(Referral.id.desc())  # type: ignore[union-attr]
+        sa.select(col(Referral.id)).where(
+            col(Referral.case_id) == case_id, col(Referral.service_code) == service_code,
+            col(Referral.state).in_(("rejected", "failed")),
+        ).order_by(col(Referral.id).desc())
     ).scalar()
     referral = Referral(
         case_id=case_id, service_code=service_code, domain=service.domain, agency_code=chosen.agency_code,
@@ -284,12 +284,14 @@ def _apply(session: Session, referral: Referral, case: Case, tr: Transition, fac
     values = {"state": tr.target, "version": expected_version + 1, "updated_at": now, **_values_for(tr, facts)}
     result = session.execute(
         sa.update(Referral)
-        .where(Referral.id == referral.id, Referral.version == expected_version)  # type: ignore[arg-type]
+        .where(col(Referral.id) == referral.id, col(Referral.version) == expected_version)
         .values(**values)
     )
     if result.rowcount != 1:  # type: ignore[attr-defined]
         session.rollback()
-        current = session.execute(sa.select(Referral.version).where(Referral.id == referral.id)).scalar()
+        current = session.execute(
+            sa.select(col(Referral.version)).where(col(Referral.id) == referral.id)
+        ).scalar()
         raise Conflict(current=current, expected=expected_version)
     session.refresh(referral)
     event = append_event(
@@ -312,7 +314,7 @@ def _apply(session: Session, referral: Referral, case: Case, tr: Transition, fac
     return referral
 
 
-def _event_reason(payload: dict[str, Any]) -> str | None:
+def _event_reason(payload: Mapping[str, Any]) -> str | None:
     reason = payload.get("reason")
     text = payload.get("reason_text")
     if reason and text:
@@ -369,19 +371,21 @@ def agency_inbox(session: Session, agency_code: str, states: Collection[str] | N
     wanted = list(states) if states is not None else list(AGENCY_STATES)
     return list(session.exec(
         select(Referral)
-        .where(Referral.agency_code == agency_code, Referral.state.in_(wanted))  # type: ignore[attr-defined]
-        .order_by(sa.func.coalesce(Referral.requested_at, Referral.created_at), Referral.id)
+        .where(col(Referral.agency_code) == agency_code, col(Referral.state).in_(wanted))
+        .order_by(sa.func.coalesce(col(Referral.requested_at), col(Referral.created_at)), col(Referral.id))
     ).all())
 
 
 def referrals_of_case(session: Session, case_id: int) -> list[Referral]:
-    return list(session.exec(select(Referral).where(Referral.case_id == case_id).order_by(Referral.id)).all())
+    return list(session.exec(
+        select(Referral).where(col(Referral.case_id) == case_id).order_by(col(Referral.id))
+    ).all())
 
 
 def referral_events(session: Session, referral_id: int) -> list[Event]:
     """One referral's part of the case's trail."""
     return list(session.exec(
-        select(Event).where(Event.referral_id == referral_id).order_by(Event.id)  # type: ignore[arg-type]
+        select(Event).where(col(Event.referral_id) == referral_id).order_by(col(Event.id))
     ).all())
 
 
