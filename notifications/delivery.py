@@ -16,9 +16,10 @@ claim is older than ``claim_timeout``, so such a message is sent at most one mor
 from __future__ import annotations
 
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -32,6 +33,7 @@ from engine.models import Agency, Case, DeliveryAttempt, Outbox, Referral
 from engine.outbox import case_context, referral_context
 from notifications.recipients import Recipient, is_email, resolve, with_dedupe_header
 from notifications.render import render
+from notifications.smtp_tuning import install as install_smtp_tuning
 
 MAX_ERROR_LENGTH = 500
 
@@ -127,6 +129,7 @@ def claim(db: Engine, now: datetime, *, batch: int = 100, policy: RetryPolicy | 
 # --- send -----------------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)
 def channel_label(url: str) -> str:
     """How the log names an address without its secrets: 'email:a@b.vn', else apprise's privacy URL."""
     if is_email(url):
@@ -179,11 +182,21 @@ def send_job(job: Job, base_url: str, sender: Sender = apprise_send) -> Outcome:
 # --- mark -----------------------------------------------------------------------------------------
 
 
+OUTBOX: sa.Table = Outbox.__table__  # type: ignore[attr-defined]
+ATTEMPTS: sa.Table = DeliveryAttempt.__table__  # type: ignore[attr-defined]
+
+
 def mark(session: Session, row: Claimed, outcome: Outcome, now: datetime, policy: RetryPolicy) -> str:
-    """Record the tries and settle the row: 'delivered', 'retry' or 'dead' ('lost' if another claim took it)."""
-    for t in outcome.tries:
-        session.add(DeliveryAttempt(outbox_id=row.id, at=now, channel=t.channel, ok=t.ok, error=t.error))
-    mine = sa.and_(col(Outbox.id) == row.id, col(Outbox.status) == "sending", col(Outbox.claimed_at) == row.claimed_at)
+    """Record the tries and settle the row: 'delivered', 'retry' or 'dead' ('lost' if another claim took it).
+
+    Core statements, not the ORM: this runs once per message and is the delivery loop's main database cost."""
+    if outcome.tries:
+        session.execute(sa.insert(ATTEMPTS), [
+            {"outbox_id": row.id, "at": now, "channel": t.channel, "ok": t.ok, "error": t.error}
+            for t in outcome.tries
+        ])
+    o = OUTBOX.c
+    mine = sa.and_(o.id == row.id, o.status == "sending", o.claimed_at == row.claimed_at)
     if outcome.ok:
         values: dict[str, Any] = {"status": "delivered", "delivered_at": now, "last_error": None}
         verdict = "delivered"
@@ -194,8 +207,8 @@ def mark(session: Session, row: Claimed, outcome: Outcome, now: datetime, policy
         values = {"status": "pending", "next_attempt_at": now + policy.delay(row.attempts),
                   "last_error": outcome.error, "claimed_at": None}
         verdict = "retry"
-    result = session.execute(sa.update(Outbox).where(mine).values(**values))
-    return verdict if result.rowcount == 1 else "lost"  # type: ignore[attr-defined]
+    result = session.connection().execute(sa.update(OUTBOX).where(mine).values(**values))
+    return verdict if result.rowcount == 1 else "lost"
 
 
 # --- one round ------------------------------------------------------------------------------------
@@ -265,6 +278,7 @@ def deliver_due(
     """Claim up to ``batch`` due rows, send them ``concurrency`` at a time and mark each; counts by result."""
     now = now or utcnow()
     policy = policy or RetryPolicy()
+    install_smtp_tuning()
     counts = {"claimed": 0, "delivered": 0, "retry": 0, "dead": 0, "lost": 0}
     rows = claim(db, now, batch=batch, policy=policy)
     counts["claimed"] = len(rows)
@@ -272,12 +286,15 @@ def deliver_due(
     if not jobs:
         return counts
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="deliver") as pool:
-        futures = [(job, pool.submit(send_job, job, base_url, sender)) for job in jobs]
-        for job, future in futures:
-            outcome = future.result()
-            # One short transaction per row: a crash after this loses nothing already marked.
+        pending = {pool.submit(send_job, job, base_url, sender): job for job in jobs}
+        while pending:
+            # Mark what has finished, in one short transaction, while the pool keeps sending: a crash loses
+            # (and later repeats once) only the messages sent since the last mark.
+            done, _ = wait(pending, return_when=FIRST_COMPLETED)
             with transaction(db) as session:
-                counts[mark(session, job.row, outcome, now, policy)] += 1
+                for future in done:
+                    job = pending.pop(future)
+                    counts[mark(session, job.row, future.result(), now, policy)] += 1
     return counts
 
 
