@@ -192,3 +192,32 @@ deadlines:
         # the 4-hours-before reminder would fire at 07:00, before the report came in at 09:00
         assert [tuple(r) for r in rungs] == [(2, at(1, 11)), (3, at(1, 15))]
         assert run_sweep(db, at(1, 11)) == {**NOTHING, "due_today": 1, "rungs_fired": 1, "outbox": 1}
+
+
+def test_a_clock_waiting_on_supervisors_escalates_to_the_unit_above(db: Engine) -> None:
+    approval = parse_policy(yaml.safe_load(LADDERS + """
+deadlines:
+  case.plan_awaiting_approval: {working_days: 3, basis: local choice, ladder: *standard}
+"""))
+    with use_policy(approval):
+        case_id, worker_id = open_report(db)  # this policy gives the report no clock
+        with transaction(db) as s:
+            from engine import deadlines
+
+            due = deadlines.on_enter(s, policy_key="case.plan_awaiting_approval", case_id=case_id, now=at(1),
+                                     owner_unit_code="05443", owner_role="supervisor")
+        assert due == at(4)
+        assert run_sweep(db, at(11))["rungs_fired"] == 4
+    with transaction(db) as s:
+        sent = s.execute(sa.select(Outbox.template, Outbox.recipient_kind, Outbox.recipient_ref)
+                         .order_by(Outbox.id)).all()
+        tasks = s.execute(sa.select(Task.owner_unit_code, Task.owner_role).where(Task.kind == "escalation")).all()
+    # the supervisors' supervisor and the unit above are both the province: one message per rung
+    assert sorted(tuple(row) for row in sent) == sorted([
+        ("reminder_before_due", "unit_role", "05443:supervisor"),
+        ("due_today", "unit_role", "05443:supervisor"),
+        ("due_today", "user", str(worker_id)),
+        ("escalation", "unit_role", "19:supervisor"),
+        ("escalation", "unit_role", "19:supervisor"),
+    ])
+    assert [tuple(t) for t in tasks] == [("19", "supervisor"), ("19", "supervisor")]
