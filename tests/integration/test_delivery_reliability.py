@@ -267,3 +267,24 @@ def test_delivery_log_for_a_case_shows_recipient_channel_and_result(db: Engine, 
     assert (entry.template, entry.recipient_kind, entry.status) == ("overdue", "user", "delivered")
     assert [(t.channel, t.ok) for t in entry.tries] == [("email:lan@example.vn", True)]
     assert entry.delivered_at == T0
+
+
+def test_a_user_who_reads_english_gets_english(db: Engine, mailbox: MailBox) -> None:
+    from engine.users import add_user
+
+    with transaction(db) as s:
+        user = add_user(s, login="anna", password="mat-khau-thu-nghiem", role="caseworker", unit_code="05443",
+                        email="anna@example.org", language="en")
+        user_id = user.id
+        enqueue(s, template="referral_completed", recipient_kind="user", recipient_ref=str(user_id),
+                dedupe_key=f"ev:9:user:{user_id}", now=T0,
+                context={"case_ref": "KN-000009", "child_initials": "N.A.", "service_name_vi": "Giáo dục hòa nhập",
+                         "service_name_en": "Inclusive education", "agency_name_en": "Primary School",
+                         "outcome": "delivered_partly", "link_path": "/referrals/9"})
+    [row] = _rows(db)
+    assert row.language == "en"
+    assert _deliver(db, T0, smtp_url=mailbox.smtp_url())["delivered"] == 1
+    [mail] = mailbox.snapshot()
+    assert mail.to == ["anna@example.org"]
+    assert mail.subject == "[Kết Nối] Referral completed: KN-000009"
+    assert "Outcome: delivered partly" in mail.body and f"{BASE_URL}/referrals/9" in mail.body
