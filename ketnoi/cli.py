@@ -30,6 +30,8 @@ app.add_typer(load_app, name="load")
 app.add_typer(user_app, name="user")
 app.add_typer(case_app, name="case")
 app.add_typer(report_app, name="report")
+directory_app = typer.Typer(help="Service directory and routing.", no_args_is_help=True)
+app.add_typer(directory_app, name="directory")
 
 
 def fail(message: str) -> None:
@@ -154,6 +156,48 @@ def case_timeline(
         what = r["entity"] if r["referral_id"] is None else f"REF-{r['referral_id']}"
         typer.echo(f"{r['at'][:19]}  {what:8}  {r['action']:20} {r['from'] or '-'} → {r['to'] or '-'}"
                    f"  v{r['version']}  {r['reason'] or ''}")
+
+
+@directory_app.command("route")
+def directory_route(
+    commune: Annotated[str, typer.Argument(help="commune code, e.g. 05443")],
+    service: Annotated[str, typer.Argument(help="service code, e.g. rehabilitation")],
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+) -> None:
+    """The agencies that would receive a referral for SERVICE in COMMUNE, nearest level first, with why."""
+    from dataclasses import asdict
+
+    from engine.db import transaction
+    from referrals.routing import candidates
+
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        found = candidates(session, commune, service)
+    if as_json:
+        typer.echo(json.dumps([asdict(x) for x in found], ensure_ascii=False, indent=2))
+        return
+    if not found:
+        typer.echo("Không có cơ quan phù hợp / no agency provides this service here")
+    for rank, x in enumerate(found, start=1):
+        typer.echo(f"{rank}. {x.agency_code} ({x.unit_level} {x.unit_code})\n   {x.reason_vi}\n   {x.reason_en}")
+
+
+@directory_app.command("export-hsds")
+def directory_export_hsds(
+    out: Annotated[Path | None, typer.Option(help="write to this file instead of standard output")] = None,
+) -> None:
+    """Export the directory as Open Referral HSDS 3.x lists (JSON)."""
+    from engine.db import transaction
+    from referrals.directory import to_hsds
+
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        text = json.dumps(to_hsds(session), ensure_ascii=False, indent=2)
+    if out is None:
+        typer.echo(text)
+    else:
+        out.write_text(text + "\n", encoding="utf-8")
+        typer.echo(f"Đã ghi / written: {out}")
 
 
 @report_app.command("indicators")

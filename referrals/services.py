@@ -117,7 +117,9 @@ def create_referral(
     or ``assignee_id`` in it), which needs consent covering the service's domain.
     """
     now = now or utcnow()
-    case = session.get(Case, case_id)
+    # Lock the case row (PostgreSQL; SQLite serialises writers anyway): a closure cannot be approved while a
+    # referral for it is being created, and two people cannot open the same referral twice.
+    case = session.get(Case, case_id, with_for_update=True)
     if case is None:
         raise NotFound(what=f"case {case_id}")
     if actor.role not in SENDERS:
