@@ -214,7 +214,7 @@ def mark(session: Session, row: Claimed, outcome: Outcome, now: datetime, policy
 # --- one round ------------------------------------------------------------------------------------
 
 
-def _prepare_jobs(db: Engine, rows: list[Claimed], smtp_url: str | None) -> list[Job]:
+def prepare_jobs(db: Engine, rows: list[Claimed], smtp_url: str | None) -> list[Job]:
     """Resolve empty addresses and find the addresses an earlier try already reached (one read session)."""
     if not rows:
         return []
@@ -282,7 +282,7 @@ def deliver_due(
     counts = {"claimed": 0, "delivered": 0, "retry": 0, "dead": 0, "lost": 0}
     rows = claim(db, now, batch=batch, policy=policy)
     counts["claimed"] = len(rows)
-    jobs = _prepare_jobs(db, rows, smtp_url)
+    jobs = prepare_jobs(db, rows, smtp_url)
     if not jobs:
         return counts
     with ThreadPoolExecutor(max_workers=max(1, concurrency), thread_name_prefix="deliver") as pool:

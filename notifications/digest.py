@@ -37,8 +37,14 @@ def build_digests(session: Session, now: datetime, *, digest_hour: int = DIGEST_
     if local.hour < digest_hour:
         return 0
     written = 0
+    today = local.date().isoformat()
+    # The flow runs every minute: agencies whose digest for today exists already are skipped in one query.
+    done = set(session.execute(
+        sa.select(col(Outbox.agency_code)).where(col(Outbox.template) == "daily_digest",
+                                                 col(Outbox.dedupe_key).like(f"digest:%:{today}"))
+    ).scalars())
     for agency in session.exec(select(Agency).where(col(Agency.status) != "defunct").order_by(col(Agency.code))).all():
-        if not agency_wants_digest(agency):
+        if agency.code in done or not agency_wants_digest(agency):
             continue
         waiting_rows = sa.and_(col(Outbox.agency_code) == agency.code, col(Outbox.status) == DIGEST_STATUS,
                                col(Outbox.created_at) <= now)
@@ -58,12 +64,12 @@ def build_digests(session: Session, now: datetime, *, digest_hour: int = DIGEST_
             continue
         context = {
             "agency_code": agency.code, "agency_name_vi": agency.name_vi,
-            "agency_name_en": agency.name_en or agency.name_vi, "date": local.date().isoformat(),
+            "agency_name_en": agency.name_en or agency.name_vi, "date": today,
             "pending": [_item(session, r) for r in pending], "overdue": [_item(session, r) for r in overdue],
             "held": held, "link_path": "/referrals/inbox",
         }
         if enqueue(session, template="daily_digest", recipient_kind="agency", recipient_ref=agency.code,
-                   dedupe_key=f"digest:{agency.code}:{local.date().isoformat()}", context=context,
+                   dedupe_key=f"digest:{agency.code}:{today}", context=context,
                    agency_code=agency.code, now=now, digest=False):
             written += 1
             session.execute(sa.update(Outbox).where(waiting_rows).values(status="digested"))

@@ -154,9 +154,9 @@ def test_a_run_stopped_between_sending_and_marking_repeats_at_most_once_with_the
     [key] = _escalation(db, 1)
     # A worker claims and sends, then dies before marking.
     [claimed] = claim(db, T0, policy=POLICY)
-    from notifications.delivery import _prepare_jobs
+    from notifications.delivery import prepare_jobs
 
-    [job] = _prepare_jobs(db, [claimed], None)
+    [job] = prepare_jobs(db, [claimed], None)
     assert send_job(job, BASE_URL).ok
     assert len(webhook.snapshot()) == 1
     # Another worker does not touch the claimed row until the claim is stale.
