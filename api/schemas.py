@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
+from fastapi import Path
 from pydantic import BaseModel, ConfigDict, Field
 
 from engine.cases import REPORT_SOURCES, URGENCY_LEVELS
@@ -12,6 +13,9 @@ from engine.children import ChildCreate
 from engine.models import Case, Child, Referral
 from engine.text import initials
 from engine.users import USER_ROLES
+
+MAX_ID = 2**31 - 1  # ids are 32-bit on both stores: larger numbers cannot name a record
+RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="the record's id", examples=[1])]
 
 
 class Public(BaseModel):
@@ -67,7 +71,7 @@ class ChildPublic(ChildSummary):
 class CaseOpen(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"child_id": 1, "source": "school", "urgency": "normal", "note": "Trường tiểu học báo tin"}]})
-    child_id: int = Field(ge=1)
+    child_id: int = Field(ge=1, le=MAX_ID)
     source: Literal[REPORT_SOURCES]  # type: ignore[valid-type]
     urgency: Literal[URGENCY_LEVELS] = "normal"  # type: ignore[valid-type]
     note: str | None = Field(default=None, max_length=2000)
@@ -145,7 +149,7 @@ class ReferralCreate(BaseModel):
     service_code: str = Field(min_length=1, max_length=64)
     agency_code: str | None = Field(default=None, max_length=64, description="default: the first candidate")
     override_reason: str | None = Field(default=None, max_length=1000)
-    assignee_id: int | None = Field(default=None, ge=1)
+    assignee_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     send: bool = True
 
 

@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, DbSession, require_roles
-from api.schemas import AccessLogPublic
+from api.schemas import MAX_ID, AccessLogPublic
 from api.scope import child_condition
 from engine.models import AccessLog, Child, User
 
@@ -19,8 +19,8 @@ router = APIRouter(tags=["access log"])
             summary="Reads of children's records in your area, newest first")
 def access_log(
     session: DbSession, actor: CurrentActor,
-    child_id: Annotated[int | None, Query(ge=1)] = None,
-    user_id: Annotated[int | None, Query(ge=1)] = None,
+    child_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    user_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AccessLogPublic]:
     stmt = (

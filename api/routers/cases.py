@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Response
 
 from api.deps import CurrentActor, DbSession, require_roles
 from api.idempotency import Idem, IfMatch, etag_of, expected_version
-from api.schemas import ActionPublic, CaseOpen, CasePublic, EventPublic, TransitionRequest, case_public
+from api.schemas import ActionPublic, CaseOpen, CasePublic, EventPublic, RecordId, TransitionRequest, case_public
 from api.scope import CASE_ROLES, case_condition, case_in_scope, child_in_scope, unit_condition
 from engine.audit import timeline
 from engine.cases import open_case, transition_case
@@ -77,7 +77,7 @@ def list_cases(
 
 
 @router.get("/{case_id}", response_model=CasePublic, responses=NOT_FOUND, summary="Read a case")
-def read_case(case_id: int, session: DbSession, actor: CurrentActor, response: Response) -> CasePublic:
+def read_case(case_id: RecordId, session: DbSession, actor: CurrentActor, response: Response) -> CasePublic:
     """The `ETag` header carries the version to send back in `If-Match` with a transition."""
     case = case_in_scope(session, actor, case_id)
     _log_read(session, actor, case, "read_case")
@@ -88,7 +88,7 @@ def read_case(case_id: int, session: DbSession, actor: CurrentActor, response: R
 @router.post("/{case_id}/transitions", response_model=CasePublic, responses=TRANSITION_PROBLEMS,
              summary="Apply an action to a case")
 def transition_case_route(
-    case_id: int, body: TransitionRequest, session: DbSession, actor: CurrentActor, idem: Idem,
+    case_id: RecordId, body: TransitionRequest, session: DbSession, actor: CurrentActor, idem: Idem,
     if_match: IfMatch = None,
 ) -> object:
     """Moves the case one step, if the action is allowed now for you and its rules hold."""
@@ -102,7 +102,7 @@ def transition_case_route(
 
 @router.get("/{case_id}/timeline", response_model=list[EventPublic], responses=NOT_FOUND,
             summary="The case's timeline (its audit trail)")
-def case_timeline(case_id: int, session: DbSession, actor: CurrentActor) -> list[EventPublic]:
+def case_timeline(case_id: RecordId, session: DbSession, actor: CurrentActor) -> list[EventPublic]:
     case = case_in_scope(session, actor, case_id)
     _log_read(session, actor, case, "read_timeline")
     return [EventPublic.model_validate(e) for e in timeline(session, case_id)]
@@ -110,7 +110,7 @@ def case_timeline(case_id: int, session: DbSession, actor: CurrentActor) -> list
 
 @router.get("/{case_id}/actions", response_model=list[ActionPublic], responses=NOT_FOUND,
             summary="Actions you may take on this case now")
-def case_actions(case_id: int, session: DbSession, actor: CurrentActor) -> list[ActionPublic]:
+def case_actions(case_id: RecordId, session: DbSession, actor: CurrentActor) -> list[ActionPublic]:
     """The actions of the current step open to your role; their rules are checked when you apply one."""
     case = case_in_scope(session, actor, case_id)
     return [

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 
 from api.deps import CurrentActor, DbSession, require_roles
 from api.idempotency import Idem
-from api.schemas import ChildPublic, ChildRegister, ChildSummary
+from api.schemas import ChildPublic, ChildRegister, ChildSummary, RecordId
 from api.scope import CASE_ROLES, child_in_scope, unit_in_scope
 from engine.children import register_child, search_children
 from engine.db import utcnow
@@ -57,7 +57,7 @@ def search_children_route(
 
 
 @router.get("/{child_id}", response_model=ChildPublic, responses=PROBLEMS, summary="Read a child's record")
-def read_child(child_id: int, session: DbSession, actor: CurrentActor) -> ChildPublic:
+def read_child(child_id: RecordId, session: DbSession, actor: CurrentActor) -> ChildPublic:
     """Every read is logged (who, which child, when) and visible to supervisors at `/access-log`."""
     child = child_in_scope(session, actor, child_id)
     assert actor.user_id is not None and child.id is not None

@@ -17,6 +17,7 @@ from api.idempotency import Idem, IfMatch, etag_of, expected_version
 from api.schemas import (
     CandidatePublic,
     CaseSummary,
+    RecordId,
     ReferralCreate,
     ReferralPublic,
     TransitionRequest,
@@ -61,7 +62,7 @@ def _public(session: Session, referrals: list[Referral]) -> list[ReferralPublic]
 @router.get("/cases/{case_id}/referral-candidates", response_model=list[CandidatePublic], responses=NOT_FOUND,
             summary="Agencies that can take a referral for this case, nearest first, with why")
 def referral_candidates(
-    case_id: int, session: DbSession, actor: CurrentActor,
+    case_id: RecordId, session: DbSession, actor: CurrentActor,
     service: Annotated[str, Query(min_length=1, max_length=64, examples=["rehabilitation"])],
 ) -> list[CandidatePublic]:
     from referrals.routing import candidates
@@ -76,7 +77,7 @@ def referral_candidates(
              responses={**NOT_FOUND, 422: {"description": "unknown service or agency, or override reason missing"}},
              summary="Refer the case to an agency for a service")
 def create_referral_route(
-    case_id: int, body: ReferralCreate, session: DbSession, actor: CurrentActor, idem: Idem
+    case_id: RecordId, body: ReferralCreate, session: DbSession, actor: CurrentActor, idem: Idem
 ) -> object:
     """Without `agency_code` the first routing candidate is used; another candidate needs `override_reason`."""
     from referrals.services import create_referral
@@ -94,7 +95,7 @@ def create_referral_route(
 
 @router.get("/cases/{case_id}/referrals", response_model=list[ReferralPublic], responses=NOT_FOUND,
             summary="The referrals of a case")
-def case_referrals(case_id: int, session: DbSession, actor: CurrentActor) -> list[ReferralPublic]:
+def case_referrals(case_id: RecordId, session: DbSession, actor: CurrentActor) -> list[ReferralPublic]:
     case_in_scope(session, actor, case_id)
     rows = list(session.execute(
         sa.select(Referral).where(Referral.case_id == case_id).order_by(Referral.id)).scalars())
@@ -144,7 +145,7 @@ def list_referrals(
 
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic, responses=NOT_FOUND,
             summary="Read a referral")
-def read_referral(referral_id: int, session: DbSession, actor: CurrentActor, response: Response) -> ReferralPublic:
+def read_referral(referral_id: RecordId, session: DbSession, actor: CurrentActor, response: Response) -> ReferralPublic:
     """Agencies see only a minimal summary of the case (reference, initials, age, commune, disability types)."""
     referral = referral_in_scope(session, actor, referral_id)
     response.headers["ETag"] = etag_of(referral.version)
@@ -154,7 +155,7 @@ def read_referral(referral_id: int, session: DbSession, actor: CurrentActor, res
 @router.post("/referrals/{referral_id}/transitions", response_model=ReferralPublic, responses=TRANSITION_PROBLEMS,
              summary="Apply an action to a referral (sender or receiving agency)")
 def transition_referral_route(
-    referral_id: int, body: TransitionRequest, session: DbSession, actor: CurrentActor, idem: Idem,
+    referral_id: RecordId, body: TransitionRequest, session: DbSession, actor: CurrentActor, idem: Idem,
     if_match: IfMatch = None,
 ) -> object:
     """Sender: `request`, `cancel`. Agency: `accept`, `reject`, `start`, `hold`, `resume`, `complete`, `fail`."""
