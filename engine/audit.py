@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engine.machine import Actor, Machine
 from engine.models import Event
@@ -49,7 +49,7 @@ def append_event(
 
 def timeline(session: Session, case_id: int) -> list[Event]:
     """Every event of a case and of its referrals, in the order they happened."""
-    return list(session.exec(select(Event).where(Event.case_id == case_id).order_by(sa.asc(Event.id))))
+    return list(session.exec(select(Event).where(Event.case_id == case_id).order_by(sa.asc(col(Event.id)))))
 
 
 @dataclass(frozen=True)

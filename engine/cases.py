@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, select
+from sqlmodel import Session, col, select
 
 from engine import deadlines, outbox, tasks
 from engine.audit import append_event
@@ -150,9 +150,9 @@ def gather_facts(session: Session, case: Case, actor: Actor, payload: dict[str, 
 def open_items(session: Session, case_id: int) -> list[str]:
     """What the case started and is still open: its referrals that have not ended."""
     rows = session.execute(
-        sa.select(Referral.id, Referral.service_code, Referral.state)
-        .where(Referral.case_id == case_id, Referral.state.in_(OPEN_REFERRAL_STATES))  # type: ignore[attr-defined]
-        .order_by(Referral.id)
+        sa.select(col(Referral.id), col(Referral.service_code), col(Referral.state))
+        .where(col(Referral.case_id) == case_id, col(Referral.state).in_(OPEN_REFERRAL_STATES))
+        .order_by(col(Referral.id))
     ).all()
     return [f"REF-{rid} {service} ({state})" for rid, service, state in rows]
 
@@ -184,7 +184,7 @@ def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_
     if result.rowcount != 1:  # type: ignore[attr-defined]
         # Someone else moved the case since we read it. Nothing has been written yet; the caller's
         # transaction rolls back (a service never commits or rolls back itself).
-        current = session.execute(sa.select(Case.version).where(Case.id == case.id)).scalar()
+        current = session.execute(sa.select(col(Case.version)).where(col(Case.id) == case.id)).scalar()
         raise Conflict(current=current, expected=expected_version)
     session.refresh(case)
     _record_side_facts(session, case, tr, facts)

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 import sqlalchemy as sa
 from pydantic import BaseModel, ConfigDict, Field, field_validator
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.db import utcnow
 from engine.errors import InvalidInput, NotFound, PossibleDuplicate
@@ -103,7 +103,8 @@ def find_duplicates(session: Session, name_key: str, dob: date, commune_code: st
     return list(
         session.execute(
             sa.select(Child).where(
-                Child.name_key == name_key, Child.date_of_birth == dob, Child.commune_code == commune_code
+                col(Child.name_key) == name_key, col(Child.date_of_birth) == dob,
+                col(Child.commune_code) == commune_code,
             )
         ).scalars()
     )
@@ -123,7 +124,7 @@ def register_child(
         if dupes:
             raise PossibleDuplicate([_summary(c) for c in dupes])
     if data.personal_id is not None:
-        taken = session.execute(sa.select(Child.id).where(Child.personal_id == data.personal_id)).first()
+        taken = session.execute(sa.select(col(Child.id)).where(col(Child.personal_id) == data.personal_id)).first()
         if taken:
             raise InvalidInput("personal_id_taken")
     child = Child(
@@ -155,9 +156,14 @@ def get_child(session: Session, child_id: int) -> Child:
 
 
 def subtree_condition(column: Any, unit_code: str) -> sa.ColumnElement[bool]:
-    """``column`` (a unit code) lies in the subtree rooted at ``unit_code``."""
-    root_path = sa.select(Unit.path).where(Unit.code == unit_code).scalar_subquery()
-    return column.in_(sa.select(Unit.code).where(Unit.path.like(root_path + "%")))  # type: ignore[attr-defined]
+    """``column`` (a unit code) lies in the subtree rooted at ``unit_code`` (the unit itself included).
+
+    A prefix test on the materialised path rather than ``LIKE path || '%'``: unit codes come from files and
+    may contain ``_`` or ``%``, which LIKE would read as wildcards. An unknown ``unit_code`` matches nothing.
+    """
+    root_path = sa.select(col(Unit.path)).where(col(Unit.code) == unit_code).scalar_subquery()
+    in_subtree = sa.func.substr(col(Unit.path), 1, sa.func.length(root_path)) == root_path
+    return column.in_(sa.select(col(Unit.code)).where(in_subtree))  # type: ignore[no-any-return]
 
 
 def search_children(
@@ -168,7 +174,7 @@ def search_children(
     if not key:
         return []
     pattern = "%" + key.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    stmt = sa.select(Child).where(Child.name_key.like(pattern, escape="\\"))  # type: ignore[attr-defined]
+    stmt = sa.select(Child).where(col(Child.name_key).like(pattern, escape="\\"))
     if within_unit is not None:
         stmt = stmt.where(subtree_condition(Child.commune_code, within_unit))
-    return list(session.execute(stmt.order_by(Child.name_key, Child.id).limit(limit)).scalars())
+    return list(session.execute(stmt.order_by(col(Child.name_key), col(Child.id)).limit(limit)).scalars())

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session, SQLModel, col
 
 from engine.errors import ReferenceDataError
 from engine.models import Agency, AgencyArea, AgencyService, ServiceDomain, ServiceType, Unit
@@ -295,5 +295,5 @@ def load_reference(session: Session, directory: Path | None = None) -> LoadCount
 
 
 def _new_codes(session: Session, agencies: list[dict[str, Any]]) -> set[str]:
-    known = set(session.execute(sa.select(Agency.code)).scalars())
+    known = set(session.execute(sa.select(col(Agency.code))).scalars())
     return {a["code"] for a in agencies if a["code"] not in known}

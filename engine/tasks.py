@@ -5,10 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
+from engine.children import subtree_condition
 from engine.machine import Actor
-from engine.models import Task, Unit
+from engine.models import Task
 
 
 def open_task(
@@ -47,43 +48,39 @@ def close_tasks(
     case_level_only: bool = False,
 ) -> int:
     """Close the open tasks of a case step (``case_level_only``), of a referral, or of one kind."""
-    stmt = sa.update(Task).where(Task.case_id == case_id, Task.closed_at.is_(None))  # type: ignore[union-attr]
+    stmt = sa.update(Task).where(col(Task.case_id) == case_id, col(Task.closed_at).is_(None))
     if referral_id is not None:
-        stmt = stmt.where(Task.referral_id == referral_id)
+        stmt = stmt.where(col(Task.referral_id) == referral_id)
     elif case_level_only:
-        stmt = stmt.where(Task.referral_id.is_(None))  # type: ignore[union-attr]
+        stmt = stmt.where(col(Task.referral_id).is_(None))
     if kind is not None:
-        stmt = stmt.where(Task.kind == kind)
+        stmt = stmt.where(col(Task.kind) == kind)
     result = session.execute(stmt.values(closed_at=now))
     return result.rowcount or 0  # type: ignore[attr-defined]
 
 
-def my_tasks_query(actor: Actor) -> sa.Select[tuple[Task]]:
+def my_tasks_query(actor: Actor) -> sa.Select[Task]:
     """Open tasks that wait on this person: their own, their agency's queue, or their role in their subtree.
 
     Ordered by urgency: overdue and soonest due first, tasks without a due time last.
     """
-    owned = [Task.owner_user_id == actor.user_id]
+    owned: list[sa.ColumnElement[bool]] = []
+    if actor.user_id is not None:
+        owned.append(col(Task.owner_user_id) == actor.user_id)
     if actor.agency_code:
-        owned.append(sa.and_(Task.owner_agency_code == actor.agency_code, Task.owner_user_id.is_(None)))  # type: ignore[union-attr]
+        owned.append(sa.and_(col(Task.owner_agency_code) == actor.agency_code, col(Task.owner_user_id).is_(None)))
     if actor.unit_code and actor.role in ("caseworker", "supervisor"):
-        subtree = (
-            sa.select(Unit.code)
-            .where(Unit.path.like(  # type: ignore[attr-defined]
-                sa.select(Unit.path).where(Unit.code == actor.unit_code).scalar_subquery() + "%"
-            ))
-        )
         owned.append(
             sa.and_(
-                Task.owner_user_id.is_(None),  # type: ignore[union-attr]
-                Task.owner_role == actor.role,
-                Task.owner_unit_code.in_(subtree),  # type: ignore[union-attr]
+                col(Task.owner_user_id).is_(None),
+                col(Task.owner_role) == actor.role,
+                subtree_condition(col(Task.owner_unit_code), actor.unit_code),
             )
         )
     return (
         sa.select(Task)
-        .where(Task.closed_at.is_(None), sa.or_(*owned))  # type: ignore[union-attr]
-        .order_by(Task.due_at.is_(None), Task.due_at, Task.id)  # type: ignore[union-attr]
+        .where(col(Task.closed_at).is_(None), sa.or_(sa.false(), *owned))
+        .order_by(col(Task.due_at).is_(None), col(Task.due_at), col(Task.id))
     )
 
 

@@ -210,3 +210,16 @@ def test_an_older_three_tier_layout_works_and_subtrees_see_communes_under_the_di
         assert [c.full_name for c in search_children(s, "hoang thi lua", within_unit="06")] == ["Hoàng Thị Lụa"]
         assert search_children(s, "hoang thi lua", within_unit="060") == []
         assert search_children(s, "hoang thi lua", within_unit="19") == []
+
+
+def test_unit_codes_with_like_wildcards_do_not_leak_into_other_subtrees(db: Engine, tmp_path: Path) -> None:
+    (tmp_path / "units.csv").write_text(
+        "code,name_vi,name_en,level,parent_code\n"
+        "T_1,Tỉnh Thử,Test Province,province,\n"
+        "TX1,Tỉnh Khác,Other Province,province,\n"
+        "TX1-A,Xã Khác,Other Commune,commune,TX1\n", encoding="utf-8")
+    with transaction(db) as s:
+        load_reference(s, tmp_path)
+        assert set(s.execute(sa.select(Unit.code).where(subtree_condition(Unit.code, "T_1"))).scalars()) == {"T_1"}
+        assert set(s.execute(sa.select(Unit.code).where(subtree_condition(Unit.code, "TX1"))).scalars()) == {
+            "TX1", "TX1-A"}

@@ -98,6 +98,9 @@ def test_supervisors_see_the_tasks_of_units_in_their_subtree(db: Engine) -> None
     assert queue(db, same_commune) == [(case_id, "plan_awaiting_approval")]
     assert queue(db, other_commune) == []
     assert queue(db, other_province) == []
+    # No user id and no unit: nothing is "theirs" (not every task without a named owner).
+    assert queue(db, Actor.system()) == []
+    assert queue(db, Actor(user_id=None, role="supervisor", unit_code="no-such-unit")) == []
     # The caseworker's own queue holds the case's current step only, not the supervisors' work.
     assert queue(db, worker) == [(case_id, "reported")]
 
