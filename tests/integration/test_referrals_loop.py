@@ -356,3 +356,33 @@ def test_a_referral_to_a_named_person_goes_to_their_queue(db: Engine) -> None:
         assert [r.id for r in agency_inbox(s, "TYT-05443")] == [ref.id]  # ...but addressed to the station
     assert ref_step(db, ref.id, "accept", colleague).state == "accepted"  # any of its staff may act
     assert open_tasks(db, ref.id) == [("accepted", world.hung.user_id, None)]
+
+
+def test_concurrent_referrals_for_the_same_service_open_only_one(db: Engine) -> None:
+    world = case_in_care(db, ["rehabilitation"], ["rehabilitation"])
+    senders = [world.lan] + [make_user(db, f"ctv{i}", "caseworker") for i in range(7)]
+    barrier = threading.Barrier(len(senders))
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def send(actor: Actor) -> None:
+        barrier.wait()
+        try:
+            with transaction(db) as s:
+                create_referral(s, case_id=world.case_id, service_code="rehabilitation", actor=actor)
+            result = "ok"
+        except DomainError as exc:
+            result = exc.code
+        except Exception as exc:  # noqa: BLE001 - record, then fail the test below
+            result = f"crash {exc!r}"
+        with lock:
+            outcomes.append(result)
+
+    threads = [threading.Thread(target=send, args=(a,)) for a in senders]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(timeout=120)
+    assert sorted(outcomes) == ["ok"] + ["referral.already_open"] * (len(senders) - 1)
+    with transaction(db) as s:
+        assert [r.state for r in referrals_of_case(s, world.case_id)] == ["requested"]
