@@ -135,8 +135,8 @@ def _template(e: sa.Table, r: sa.Table, d: sa.Table) -> sa.ColumnElement[str]:
     )
 
 
-def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.CompoundSelect[Any]:
-    """One row per (escalation, recipient): a UNION ALL over the audience parts, in SQL."""
+def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.Select[Any]:
+    """One row per (escalation, recipient), in SQL."""
     d, r, e = Deadline.__table__, DeadlineRung.__table__, Escalation.__table__  # type: ignore[attr-defined]
     c = Case.__table__  # type: ignore[attr-defined]
     owner_agency = aliased(Agency, name="owner_agency")
@@ -163,22 +163,6 @@ def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.CompoundSe
         template=template, owner_agency_code=d.c.owner_agency_code, owner_user_id=d.c.owner_user_id,
     )
     null_text = sa.null()
-
-    def part(name: str, *, agency: Any, user: Any, unit: Any, role: Any, language: Any,
-             present: sa.ColumnElement[bool]) -> sa.Select[Any]:
-        audience = sa.literal("+") + e.c.audience + sa.literal("+")
-        return (
-            sa.select(
-                e.c.id.label("escalation_id"), e.c.deadline_id, e.c.rung, e.c.action,
-                d.c.case_id, d.c.referral_id, d.c.policy_key, template.label("template"),
-                sa.cast(agency, sa.String).label("r_agency"), sa.cast(user, sa.Integer).label("r_user"),
-                sa.cast(unit, sa.String).label("r_unit"), sa.cast(role, sa.String).label("r_role"),
-                sa.func.coalesce(language, "vi").label("language"), context.label("context"),
-            )
-            .select_from(base)
-            .where(in_batch, audience.like(f"%+{name}+%"), present)
-        )
-
     agency_owned = d.c.owner_agency_code.is_not(None)
     user_owned = sa.and_(~agency_owned, d.c.owner_user_id.is_not(None))
     role_owned = sa.and_(~agency_owned, d.c.owner_user_id.is_(None))
@@ -189,34 +173,49 @@ def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.CompoundSe
         else_=d.c.owner_unit_code,
     )
     by_supervising_agency = sa.and_(agency_owned, col(owner_agency.supervisor_code).is_not(None))
-    return sa.union_all(
-        part(
-            "owner",
-            agency=d.c.owner_agency_code,
-            user=sa.case((user_owned, d.c.owner_user_id), else_=sa.null()),
-            unit=sa.case((role_owned, d.c.owner_unit_code), else_=null_text),
-            role=sa.case((role_owned, d.c.owner_role), else_=null_text),
-            language=sa.func.coalesce(owner_agency.language, owner_user.language),
-            present=sa.or_(agency_owned, d.c.owner_user_id.is_not(None), d.c.owner_unit_code.is_not(None)),
+    # For each audience part: (agency, user, unit, role, language, present) of its recipient.
+    recipient_of: dict[str, tuple[Any, Any, Any, Any, Any, sa.ColumnElement[bool]]] = {
+        "owner": (
+            d.c.owner_agency_code,
+            sa.case((user_owned, d.c.owner_user_id), else_=null_text),
+            sa.case((role_owned, d.c.owner_unit_code), else_=null_text),
+            sa.case((role_owned, d.c.owner_role), else_=null_text),
+            sa.func.coalesce(owner_agency.language, owner_user.language),
+            sa.or_(agency_owned, d.c.owner_user_id.is_not(None), d.c.owner_unit_code.is_not(None)),
         ),
-        part(
-            "caseworker", agency=null_text, user=c.c.owner_id, unit=null_text, role=null_text,
-            language=caseworker.language, present=c.c.owner_id.is_not(None),
+        "caseworker": (null_text, c.c.owner_id, null_text, null_text, caseworker.language, c.c.owner_id.is_not(None)),
+        "supervisor": (
+            sa.case((by_supervising_agency, owner_agency.supervisor_code), else_=null_text),
+            null_text,
+            sa.case((by_supervising_agency, null_text), else_=supervisor_unit),
+            sa.case((by_supervising_agency, null_text), else_=sa.literal("supervisor")),
+            sa.case((by_supervising_agency, supervising.language), else_=null_text),
+            sa.or_(by_supervising_agency, supervisor_unit.is_not(None)),
         ),
-        part(
-            "supervisor",
-            agency=sa.case((by_supervising_agency, owner_agency.supervisor_code), else_=null_text),
-            user=sa.null(),
-            unit=sa.case((by_supervising_agency, null_text), else_=supervisor_unit),
-            role=sa.case((by_supervising_agency, null_text), else_=sa.literal("supervisor")),
-            language=sa.case((by_supervising_agency, supervising.language), else_=null_text),
-            present=sa.or_(by_supervising_agency, supervisor_unit.is_not(None)),
+        "unit_above": (
+            null_text, null_text, sa.func.coalesce(owner_unit.parent_code, owner_unit.code),
+            sa.literal("supervisor"), null_text, col(owner_unit.code).is_not(None),
         ),
-        part(
-            "unit_above", agency=null_text, user=sa.null(),
-            unit=sa.func.coalesce(owner_unit.parent_code, owner_unit.code), role=sa.literal("supervisor"),
-            language=null_text, present=col(owner_unit.code).is_not(None),
-        ),
+    }
+    # The audience parts as a tiny table: each escalation is joined once to its deadline, case and owner,
+    # then fanned out to the parts its audience names.
+    parts = sa.union_all(*(sa.select(sa.literal(name).label("part")) for name in AUDIENCE_PARTS)).subquery("parts")
+
+    def by_part(index: int) -> sa.ColumnElement[Any]:
+        return sa.case(*((parts.c.part == name, spec[index]) for name, spec in recipient_of.items()),
+                       else_=null_text)
+
+    audience = sa.literal("+") + e.c.audience + sa.literal("+")
+    return (
+        sa.select(
+            e.c.id.label("escalation_id"), e.c.deadline_id, e.c.rung, e.c.action,
+            d.c.case_id, d.c.referral_id, d.c.policy_key, template.label("template"),
+            sa.cast(by_part(0), sa.String).label("r_agency"), sa.cast(by_part(1), sa.Integer).label("r_user"),
+            sa.cast(by_part(2), sa.String).label("r_unit"), sa.cast(by_part(3), sa.String).label("r_role"),
+            sa.func.coalesce(by_part(4), "vi").label("language"), context.label("context"),
+        )
+        .select_from(base.join(parts, audience.like(sa.literal("%+") + parts.c.part + sa.literal("+%"))))
+        .where(in_batch, sa.or_(*(sa.and_(parts.c.part == name, spec[5]) for name, spec in recipient_of.items())))
     )
 
 
