@@ -1,0 +1,261 @@
+"""Transitions per second through the HTTP API on PostgreSQL, against the database's own limit for the same work.
+
+In one run:
+1. a fresh PostgreSQL database (migrated, demo province loaded), one caseworker and one case per client,
+   each brought to ``verified``;
+2. the API under uvicorn (one worker process); CONCURRENCY asyncio clients each POST the same self-loop
+   transition (``record_consent``) on their own case for DURATION seconds, with If-Match from the last ETag;
+3. the statements one such transition issues, captured with SQLAlchemy's cursor events while the app handles
+   one request in-process, replayed by ``pgbench`` at the same concurrency: one transaction per transition,
+   each client on its own case (the version check kept as ``version = version + 1`` so every replay writes);
+4. the figures: requests/s, p50 and p99 latency, pgbench TPS, and the ratio. Prints figures only.
+
+Usage: ``.venv/bin/python bench/api_bench.py [--concurrency 8] [--duration 10]``
+(``KETNOI_BENCH_PG_ADMIN_URL`` names the server, default ``postgresql://postgres@127.0.0.1:5432/postgres``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+import sqlalchemy as sa
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from engine.db import transaction  # noqa: E402
+from engine.reference import load_reference  # noqa: E402
+from engine.schema import upgrade  # noqa: E402
+from engine.settings import Settings  # noqa: E402
+from engine.users import add_user  # noqa: E402
+from ketnoi.bootstrap import Container  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEMO = ROOT / "ketnoi" / "demo"
+ADMIN_URL = os.environ.get("KETNOI_BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+SECRET = "bench-secret-" + "k" * 40
+LOGIN, PASSWORD = "lan@bench", "mat-khau-bench"
+CAPTURE_CASE_ID = 700_001  # a case id no other number in the captured statements can be mistaken for
+CHILD = {"full_name": "Trẻ Thử Nghiệm", "date_of_birth": "2019-01-01", "sex": "male", "commune_code": "05443",
+         "disability_types": ["mobility"], "severity": "mild", "confirm_duplicate": True}
+CONSENT = {"action": "record_consent", "payload": {"given_by": "guardian", "name": "Người giám hộ",
+                                                   "domains": ["health"]}}
+
+
+def db_url(name: str) -> str:
+    return ADMIN_URL.rsplit("/", 1)[0] + "/" + name
+
+
+def admin_sql(sql: str) -> None:
+    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
+        conn.execute(sql)  # type: ignore[arg-type]
+
+
+def prepare(url: str) -> Container:
+    upgrade(url)
+    container = Container(Settings(environment="test", database_url=url, secret_key=SECRET))
+    with transaction(container.db) as session:
+        load_reference(session, DEMO)
+        add_user(session, login=LOGIN, password=PASSWORD, role="caseworker", unit_code="05443")
+    return container
+
+
+def sign_in(http: httpx.Client) -> dict[str, str]:
+    token = http.post("/api/v1/auth/token", data={"username": LOGIN, "password": PASSWORD})
+    token.raise_for_status()
+    return {"Authorization": f"Bearer {token.json()['access_token']}"}
+
+
+def verified_case(http: httpx.Client, auth: dict[str, str]) -> tuple[int, str]:
+    child = http.post("/api/v1/children", json=CHILD, headers=auth).json()
+    case = http.post("/api/v1/cases", json={"child_id": child["id"], "source": "school"}, headers=auth)
+    case_id = case.json()["id"]
+    verified = http.post(f"/api/v1/cases/{case_id}/transitions", headers={**auth, "If-Match": case.headers["etag"]},
+                         json={"action": "verify", "payload": {"urgency": "normal", "assessment": "bench"}})
+    verified.raise_for_status()
+    return case_id, verified.headers["etag"]
+
+
+def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "KETNOI_DATABASE_URL": url, "KETNOI_ENVIRONMENT": "test", "KETNOI_SECRET_KEY": SECRET,
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    proc.kill()
+    raise RuntimeError("uvicorn did not start")
+
+
+async def drive(base: str, auth: dict[str, str], cases: list[tuple[int, str]], duration: float,
+                warmup: float) -> tuple[int, list[float], int]:
+    """Each client loops on its own case until time is up: (transitions done, latencies in s, errors)."""
+    latencies: list[float] = []
+    done = errors = 0
+    start = time.monotonic()
+    measure_from, stop_at = start + warmup, start + warmup + duration
+    limits = httpx.Limits(max_connections=len(cases), max_keepalive_connections=len(cases))
+    async with httpx.AsyncClient(base_url=base, limits=limits, timeout=30) as http:
+
+        async def client(case_id: int, etag: str) -> None:
+            nonlocal done, errors
+            while (now := time.monotonic()) < stop_at:
+                response = await http.post(f"/api/v1/cases/{case_id}/transitions", json=CONSENT,
+                                           headers={**auth, "If-Match": etag})
+                elapsed = time.monotonic() - now
+                if response.status_code == 200:
+                    etag = response.headers["etag"]
+                    if now >= measure_from:
+                        done += 1
+                        latencies.append(elapsed)
+                else:
+                    errors += 1
+                    etag = (await http.get(f"/api/v1/cases/{case_id}", headers=auth)).headers["etag"]
+
+        await asyncio.gather(*(client(case_id, etag) for case_id, etag in cases))
+    return done, latencies, errors
+
+
+def capture_statements(container: Container, auth_login: str) -> list[tuple[str, dict[str, Any]]]:
+    """The statements the app issues for one transition, handled in-process on case CAPTURE_CASE_ID."""
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+
+    with container.db.begin() as conn:
+        conn.execute(sa.text(f"ALTER SEQUENCE case_file_id_seq RESTART WITH {CAPTURE_CASE_ID}"))
+    client = TestClient(create_app(container))
+    auth = sign_in(client)  # type: ignore[arg-type]
+    case_id, etag = verified_case(client, auth)  # type: ignore[arg-type]
+    assert case_id == CAPTURE_CASE_ID, case_id
+    caught: list[tuple[str, dict[str, Any]]] = []
+
+    def listen(_conn: Any, _cursor: Any, statement: str, params: Any, _context: Any, _many: bool) -> None:
+        caught.append((statement, dict(params or {})))
+
+    sa.event.listen(container.db, "before_cursor_execute", listen)
+    try:
+        response = client.post(f"/api/v1/cases/{case_id}/transitions", json=CONSENT,
+                               headers={**auth, "If-Match": etag})
+        response.raise_for_status()
+    finally:
+        sa.event.remove(container.db, "before_cursor_execute", listen)
+    return caught
+
+
+def pgbench_script(url: str, statements: list[tuple[str, dict[str, Any]]], first_case: int, clients: int) -> str:
+    """Literal SQL of one transition; the case id becomes ``:case_id`` (one case per client)."""
+    lines = [f"\\set case_id {first_case} + (:client_id % {clients})", "BEGIN;"]
+    with psycopg.connect(url) as conn:
+        cursor = psycopg.ClientCursor(conn)
+        for statement, params in statements:
+            marked = {}
+            for key, value in params.items():
+                if value == CAPTURE_CASE_ID and isinstance(value, int):
+                    value = "__CASE__"
+                elif statement.lstrip().upper().startswith("UPDATE CASE_FILE") and key == "version":
+                    value = "__NEWVERSION__"
+                elif statement.lstrip().upper().startswith("UPDATE CASE_FILE") and key == "version_1":
+                    value = "__OLDVERSION__"
+                marked[key] = value
+            sql = cursor.mogrify(statement, marked)
+            sql = re.sub(r"'__CASE__'(::\w+)?", ":case_id", sql)
+            sql = re.sub(r"'__NEWVERSION__'(::\w+)?", "case_file.version + 1", sql)
+            sql = re.sub(r"case_file\.version = '__OLDVERSION__'(::\w+)?", "true", sql)
+            lines.append(" ".join(sql.split()) + ";")
+    lines.append("COMMIT;")
+    return "\n".join(lines) + "\n"
+
+
+def run_pgbench(url: str, script: str, clients: int, duration: int) -> float:
+    pgbench = shutil.which("pgbench")
+    if pgbench is None:
+        raise RuntimeError("pgbench is not installed")
+    with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
+        handle.write(script)
+    try:
+        out = subprocess.run(
+            [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 2)),
+             "-T", str(duration), "-f", handle.name, url.replace("postgresql+psycopg://", "postgresql://")],
+            capture_output=True, text=True, check=True,
+        ).stdout
+    finally:
+        os.unlink(handle.name)
+    found = re.search(r"tps = ([\d.]+)", out)
+    if found is None:
+        raise RuntimeError(out)
+    return float(found.group(1))
+
+
+def percentile(values: list[float], q: float) -> float:
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--duration", type=int, default=10, help="seconds measured (after a 2 s warm-up)")
+    parser.add_argument("--port", type=int, default=8765)
+    args = parser.parse_args()
+
+    name = f"ketnoi_bench_api_{uuid.uuid4().hex[:8]}"
+    admin_sql(f'CREATE DATABASE "{name}"')
+    url = db_url(name)
+    server: subprocess.Popen[bytes] | None = None
+    container: Container | None = None
+    try:
+        container = prepare(url)
+        server = start_server(url, args.port)
+        base = f"http://127.0.0.1:{args.port}"
+        with httpx.Client(base_url=base, timeout=30) as http:
+            auth = sign_in(http)
+            cases = [verified_case(http, auth) for _ in range(args.concurrency)]
+        done, latencies, errors = asyncio.run(drive(base, auth, cases, args.duration, warmup=2.0))
+        server.terminate()
+        server.wait(timeout=20)
+        server = None
+
+        statements = capture_statements(container, LOGIN)
+        script = pgbench_script(url, statements, cases[0][0], args.concurrency)
+        tps = run_pgbench(url, script, args.concurrency, args.duration)
+
+        api_rate = done / args.duration
+        print(f"concurrency            {args.concurrency} clients, {args.duration} s measured, 1 uvicorn worker")
+        print(f"statements/transition  {len(statements)} (captured; pgbench replays them in one transaction)")
+        print(f"API transitions/s      {api_rate:,.0f}  ({done} done, {errors} refused)")
+        print(f"API latency            p50 {percentile(latencies, 50) * 1000:.1f} ms, "
+              f"p99 {percentile(latencies, 99) * 1000:.1f} ms")
+        print(f"pgbench TPS            {tps:,.0f}  (same statements, same concurrency)")
+        print(f"ratio API / database   {api_rate / tps:.2f}")
+        print(f"load average           {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    finally:
+        if server is not None:
+            server.kill()
+        if container is not None:
+            container.dispose()
+        admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+if __name__ == "__main__":
+    main()
