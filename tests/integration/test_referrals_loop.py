@@ -137,6 +137,12 @@ def test_full_closed_loop_requested_accepted_in_progress_completed(db: Engine) -
         assert {e.referral_id for e in events} == {ref.id}
         replayed = replay(events, REFERRAL_MACHINE, entity="referral", referral_id=ref.id)
         assert (replayed.state, replayed.version) == ("completed", 7)
+        # The agency is told when the referral arrives, the caseworker when it ends (written in the same
+        # transactions; sent later by the delivery flow).
+        notices = s.execute(sa.select(Outbox.template, Outbox.recipient_kind, Outbox.recipient_ref)
+                            .where(Outbox.referral_id == ref.id).order_by(Outbox.id)).all()
+        assert [tuple(n) for n in notices] == [
+            ("referral_requested", "agency", "TYT-05443"), ("referral_completed", "user", str(world.lan.user_id))]
 
 
 def test_rejection_then_referral_to_the_next_candidate(db: Engine) -> None:
@@ -168,6 +174,11 @@ def test_rejection_then_referral_to_the_next_candidate(db: Engine) -> None:
     failed = ref_step(db, second.id, "fail", world.centre, {"reason": "family_declined"})
     assert (failed.state, failed.reason_code, failed.ended_at is not None) == ("failed", "family_declined", True)
     assert open_tasks(db, second.id) == [("refer_again", lan_id, None)]
+    with transaction(db) as s:
+        told = s.execute(sa.select(Outbox.referral_id, Outbox.template, Outbox.recipient_ref)
+                         .where(Outbox.recipient_kind == "user").order_by(Outbox.id)).all()
+    assert [tuple(t) for t in told] == [(first.id, "referral_rejected", str(lan_id)),
+                                        (second.id, "referral_rejected", str(lan_id))]
 
 
 def test_override_of_the_proposal_needs_and_records_a_reason(db: Engine) -> None:
