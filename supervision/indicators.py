@@ -367,17 +367,13 @@ def _median_days_to_accept(
         .cte("durations")
     )
 
-    def median_rows(partition: Any | None) -> Any:
-        order = {"order_by": durations.c.days}
-        if partition is not None:
-            order["partition_by"] = partition
-        counted = {"partition_by": partition} if partition is not None else {}
+    def middle_rows(unit_column: Any, partition: list[Any]) -> Any:
         numbered = sa.select(
-            (partition if partition is not None else sa.literal("*")).label("unit_code"),
+            unit_column.label("unit_code"),
             durations.c.days,
-            sa.func.row_number().over(**order).label("rn"),
-            sa.func.count().over(**counted).label("n"),
-        ).subquery("numbered")
+            sa.func.row_number().over(partition_by=partition or None, order_by=durations.c.days).label("rn"),
+            sa.func.count().over(partition_by=partition or None).label("n"),
+        ).subquery()
         middle = sa.or_(numbered.c.rn == (numbered.c.n + 1) // 2, numbered.c.rn == (numbered.c.n + 2) // 2)
         return (
             sa.select(numbered.c.unit_code, sa.func.avg(numbered.c.days * 1.0).label("median"))
@@ -385,9 +381,19 @@ def _median_days_to_accept(
             .group_by(numbered.c.unit_code)
         )
 
-    per_unit = {r.unit_code: float(r.median) for r in session.execute(median_rows(durations.c.unit_code))}
-    overall = session.execute(median_rows(None)).first()
-    return per_unit, (float(overall.median) if overall is not None and overall.median is not None else None)
+    # one statement for the units and the whole: the durations are computed once (a CTE read twice);
+    # the whole is keyed by a marker that no unit code can be
+    overall_key = "*"
+    stmt = sa.union_all(middle_rows(durations.c.unit_code, [durations.c.unit_code]),
+                        middle_rows(sa.literal(overall_key), []))
+    per_unit: dict[str, float] = {}
+    overall = None
+    for unit_code, median in session.execute(stmt):
+        if unit_code == overall_key:
+            overall = float(median)
+        else:
+            per_unit[unit_code] = float(median)
+    return per_unit, overall
 
 
 # --- the report ---------------------------------------------------------------------------------------
@@ -412,6 +418,11 @@ def compute_indicators(
     province_code = None if root_path == "/" else root_path.strip("/").split("/")[0]
     province_plan = plan.for_province(province_code)
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        # reporting aggregates hash hundreds of thousands of rows: give them memory for this transaction
+        # only, and skip JIT compilation (it cost more than it saved on these plans)
+        session.execute(sa.text("SET LOCAL work_mem = '256MB'"))
+        session.execute(sa.text("SET LOCAL jit = off"))
 
     children = _children_counts(session, root_path, chosen_period, province_plan, dialect)
     staff = _staff_counts(session, root_path, chosen_period)
