@@ -35,6 +35,22 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.login.failed": {
         "vi": "Tên đăng nhập hoặc mật khẩu không đúng.", "en": "Wrong login or password.",
     },
+    "page.login.throttled": {
+        "vi": "Đăng nhập sai quá nhiều lần. Hãy thử lại sau {seconds} giây.",
+        "en": "Too many failed sign-ins. Try again in {seconds} seconds.",
+    },
+    "page.task.refer_again": {"vi": "Chuyển gửi lại (cơ quan đã từ chối)", "en": "Refer again (the agency declined)"},
+    "page.task.audit_follow_up": {"vi": "Theo dõi lại sau giám sát", "en": "Audit follow-up"},
+    "page.indicators.unit": {
+        "vi": "Đơn vị: {unit} · Kỳ: {first} – {last}", "en": "Unit: {unit} · Period: {first} – {last}",
+    },
+    "page.indicators.source": {"vi": "Chỉ tiêu theo", "en": "Targets from"},
+    "page.indicators.met": {"vi": "Đạt chỉ tiêu", "en": "Target met"},
+    "page.indicators.not_met": {"vi": "Chưa đạt", "en": "Not met"},
+    "page.reports.make": {"vi": "Lập báo cáo", "en": "Make the report"},
+    "page.reports.stored": {"vi": "Báo cáo đã lập", "en": "Reports made"},
+    "page.reports.none": {"vi": "Chưa có báo cáo nào.", "en": "No report yet."},
+    "page.reports.generated": {"vi": "Lập lúc", "en": "Made at"},
     "page.csrf_failed": {
         "vi": "Biểu mẫu đã hết hạn hoặc không hợp lệ. Hãy tải lại trang rồi thử lại.",
         "en": "The form has expired or is not valid. Reload the page and try again.",

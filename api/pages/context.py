@@ -6,7 +6,6 @@ here connects at import time.
 
 from __future__ import annotations
 
-import importlib
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -48,15 +47,6 @@ def app_engine(request: Request) -> Engine:
         if isinstance(engine, Engine):
             return engine
     raise RuntimeError("the app has no database: set app.state.container (ketnoi.bootstrap.Container)")
-
-
-def optional(module: str, name: str) -> Any | None:
-    """A function another room provides, or None while it does not exist yet."""
-    try:
-        mod = importlib.import_module(module)
-    except ImportError:
-        return None
-    return getattr(mod, name, None)
 
 
 @dataclass

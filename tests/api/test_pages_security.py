@@ -10,6 +10,7 @@ import re
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -49,10 +50,23 @@ def db(web: TestClient) -> Engine:
     return web.app.state.container.db  # type: ignore[attr-defined,no-any-return]
 
 
+def login_post(web: TestClient, login: str, password: str = PASSWORD, **extra: str) -> httpx.Response:
+    """The sign-in form as a browser sends it: the page first (its CSRF cookie and field), then the POST."""
+    token = login_csrf_of(web.get("/app/login").text)
+    return web.post("/app/login", data={"login": login, "password": password, "csrf": token, **extra},
+                    follow_redirects=False)
+
+
+def login_csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" id="login-csrf" value="([^"]+)"', html)
+    assert found, "no CSRF field on the sign-in form"
+    return found.group(1)
+
+
 def sign_in(web: TestClient, login: str, password: str = PASSWORD, **extra: str) -> str:
     """Sign in and return the page's CSRF token."""
     web.cookies.clear()
-    response = web.post("/app/login", data={"login": login, "password": password, **extra}, follow_redirects=False)
+    response = login_post(web, login, password, **extra)
     assert response.status_code == 303, response.text
     return csrf_of(web.get("/app/work").text)
 
@@ -77,7 +91,7 @@ def test_sign_in_sets_a_hardened_session_cookie(db_url: str, tmp_path: Path, env
     client, container = _client(db_url, tmp_path, environment)
     with client:
         make_user(container.db, "lan", "caseworker")
-        response = client.post("/app/login", data={"login": "lan", "password": PASSWORD}, follow_redirects=False)
+        response = login_post(client, "lan")
         assert response.status_code == 303 and response.headers["location"] == "/app/"
         cookie = next(c for c in response.headers.get_list("set-cookie") if c.startswith(SESSION_COOKIE + "="))
         flags = {part.strip().lower() for part in cookie.split(";")[1:]}
@@ -90,7 +104,7 @@ def test_sign_in_sets_a_hardened_session_cookie(db_url: str, tmp_path: Path, env
 
 def test_wrong_password_is_refused_and_recorded(web: TestClient, db: Engine) -> None:
     make_user(db, "lan", "caseworker")
-    response = web.post("/app/login", data={"login": "lan", "password": "not-the-password"}, follow_redirects=False)
+    response = login_post(web, "lan", "not-the-password")
     assert response.status_code == 401
     assert translate("page.login.failed", "vi") in response.text
     assert SESSION_COOKIE not in response.cookies
@@ -98,6 +112,22 @@ def test_wrong_password_is_refused_and_recorded(web: TestClient, db: Engine) -> 
         attempts = s.execute(sa.select(LoginAttempt.ok).where(LoginAttempt.login == "lan")).scalars().all()
     assert attempts == [False]
     assert web.get("/app/work", follow_redirects=False).status_code == 303
+
+
+def test_sign_in_form_needs_its_own_csrf_token(web: TestClient, db: Engine) -> None:
+    make_user(db, "lan", "caseworker")
+    login_csrf_of(web.get("/app/login").text)  # the cookie is set, but the form field is missing or wrong
+    for token in ("", "forged"):
+        response = web.post("/app/login", data={"login": "lan", "password": PASSWORD, "csrf": token},
+                            follow_redirects=False)
+        assert response.status_code == 403 and SESSION_COOKIE not in response.cookies
+    web.cookies.clear()  # a field copied from another browser without its cookie does not pass either
+    foreign = login_csrf_of(TestClient(web.app, base_url="https://testserver").get("/app/login").text)
+    response = web.post("/app/login", data={"login": "lan", "password": PASSWORD, "csrf": foreign},
+                        follow_redirects=False)
+    assert response.status_code == 403
+    with transaction(db) as s:  # refused before the password was even checked
+        assert s.execute(sa.select(sa.func.count()).select_from(LoginAttempt)).scalar() == 0
 
 
 def test_a_forged_or_foreign_cookie_is_no_session(web: TestClient, db: Engine) -> None:
@@ -176,11 +206,9 @@ def test_language_switch_is_remembered(web: TestClient, db: Engine) -> None:
 def test_sign_in_never_redirects_off_site(web: TestClient, db: Engine) -> None:
     make_user(db, "lan", "caseworker")
     for target in ("https://evil.example/", "//evil.example/app/", "/app//evil.example", "/api/v1/children"):
-        response = web.post("/app/login", data={"login": "lan", "password": PASSWORD, "next": target},
-                            follow_redirects=False)
-        assert response.headers["location"] == "/app/", target
-    response = web.post("/app/login", data={"login": "lan", "password": PASSWORD, "next": "/app/children"},
-                        follow_redirects=False)
+        response = login_post(web, "lan", next=target)
+        assert response.headers.get("location") == "/app/", target
+    response = login_post(web, "lan", next="/app/children")
     assert response.headers["location"] == "/app/children"
 
 
