@@ -45,7 +45,7 @@ from engine.models import (
     Unit,
 )
 from engine.settings import get_settings
-from supervision.overdue import NATIONAL, unit_path
+from supervision.overdue import NATIONAL, lineage_cte, unit_path
 from supervision.periods import Period, parse_period
 from supervision.plan import Plan, ProvincePlan, load_plan
 from supervision.workdays import cumulative_sql
@@ -245,23 +245,6 @@ def _staff_counts(session: Session, root_path: str, period: Period) -> dict[str,
         .group_by(StaffRoster.unit_code)
     )
     return {r.unit_code: {"roster": int(r.roster), "trained": int(r.trained)} for r in session.execute(stmt)}
-
-
-def lineage_cte(root_path: str) -> Any:
-    """``(unit_code, ancestor_code)`` for every unit in scope and each of its ancestors (itself included).
-
-    A recursive CTE over ``parent_code``: a handful of rows per unit, joined by equality — far cheaper
-    than comparing every unit's path with every other's.
-    """
-    base = (
-        sa.select(Unit.code.label("unit_code"), Unit.code.label("ancestor_code"),  # type: ignore[attr-defined]
-                  Unit.parent_code.label("next_code"))  # type: ignore[union-attr]
-        .where(_in_scope(Unit.path, root_path))
-        .cte("lineage", recursive=True)
-    )
-    parent = sa.orm.aliased(Unit)
-    step = sa.select(base.c.unit_code, parent.code, parent.parent_code).join(parent, parent.code == base.c.next_code)
-    return base.union_all(step)
 
 
 def _network_counts(session: Session, root_path: str, plan: ProvincePlan) -> dict[str, dict[str, int]]:

@@ -166,6 +166,23 @@ def _items_subquery(session: Session, *, root_path: str, as_of: datetime, tz: st
     )
 
 
+def lineage_cte(root_path: str) -> Any:
+    """``(unit_code, ancestor_code)`` for every unit in scope and each of its ancestors (itself included).
+
+    A recursive CTE over ``parent_code``: a handful of rows per unit, joined by equality — far cheaper
+    than comparing every unit's path with every other's.
+    """
+    base = (
+        sa.select(Unit.code.label("unit_code"), Unit.code.label("ancestor_code"),  # type: ignore[attr-defined]
+                  Unit.parent_code.label("next_code"))  # type: ignore[union-attr]
+        .where(Unit.path.like(root_path + "%"))  # type: ignore[attr-defined]
+        .cte("lineage", recursive=True)
+    )
+    parent = sa.orm.aliased(Unit)
+    step = sa.select(base.c.unit_code, parent.code, parent.parent_code).join(parent, parent.code == base.c.next_code)
+    return base.union_all(step)
+
+
 def _bucket_sums(items: Any) -> list[Any]:
     return [
         sa.func.sum(sa.case((items.c.bucket == name, 1), else_=0)).label(f"b{i}")
@@ -176,10 +193,14 @@ def _bucket_sums(items: Any) -> list[Any]:
 def _group_rows(session: Session, items: Any, grouping: str, root_path: str) -> list[OverdueGroup]:
     sums = [sa.func.count().label("total"), *_bucket_sums(items), sa.func.sum(items.c.escalations).label("esc")]
     if grouping == "unit":
+        # every item counts for its own unit and each ancestor up to the audited unit (equality joins)
+        lineage = lineage_cte(root_path)
         ancestor = sa.orm.aliased(Unit)
         stmt = (
             sa.select(ancestor.code, ancestor.name_vi, ancestor.name_en, ancestor.level, ancestor.depth, *sums)
-            .join(ancestor, items.c.unit_path.like(ancestor.path + "%"))  # type: ignore[attr-defined]
+            .select_from(items)
+            .join(lineage, lineage.c.unit_code == items.c.unit_code)
+            .join(ancestor, ancestor.code == lineage.c.ancestor_code)
             .where(ancestor.path.like(root_path + "%"))  # type: ignore[attr-defined]
             .group_by(ancestor.code, ancestor.name_vi, ancestor.name_en, ancestor.level, ancestor.depth)
             .order_by(ancestor.depth, sa.desc("total"), ancestor.code)
