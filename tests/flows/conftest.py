@@ -22,7 +22,8 @@ def prefect_harness() -> Iterator[None]:
     """Flows called inside it run against a temporary Prefect server with its own SQLite database."""
     from prefect.testing.utilities import prefect_test_harness
 
-    with prefect_test_harness(server_startup_timeout=60):
+    # About 12 s on an idle machine; a loaded 2-core one (parallel test runs) has needed more than 60.
+    with prefect_test_harness(server_startup_timeout=180):
         yield
 
 
