@@ -87,7 +87,8 @@ def transition_case(
 ) -> Case:
     now = now or utcnow()
     payload = clean_payload(payload)
-    case = session.get(Case, case_id)
+    # Read the row afresh even if this session holds the case already: the guards must see what is stored.
+    case = session.get(Case, case_id, populate_existing=True)
     if case is None:
         raise NotFound(what=f"case {case_id}")
     if case.version != expected_version:
