@@ -12,9 +12,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from engine.errors import TransitionRefused
 
+COUNTRY_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 ROLES = frozenset({"caseworker", "agency_staff", "supervisor", "admin", "system"})
 
 
@@ -50,7 +52,7 @@ class Facts:
     def child_age(self) -> int | None:
         if self.child_birth_date is None:
             return None
-        today = self.now.date()
+        today = self.now.astimezone(COUNTRY_TIME).date()  # a birthday starts at midnight in Vietnam, not in UTC
         born = self.child_birth_date
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 

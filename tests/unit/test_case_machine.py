@@ -292,3 +292,13 @@ def test_a_broken_table_is_refused_when_built(
     with pytest.raises(MachineDefinitionError) as info:
         Machine("broken", steps, rows, initial=initial)
     assert complaint in str(info.value)
+
+
+def test_the_childs_age_turns_at_midnight_in_vietnam() -> None:
+    """17:30 UTC on 1 March is already 2 March in Hà Nội: a child born 2 March turns seven then."""
+    evening_utc = datetime(2026, 3, 1, 17, 30, tzinfo=UTC)
+    facts = Facts(step="verified", actor=Actor(user_id=1, role="caseworker"), payload={}, now=evening_utc,
+                  child_birth_date=date(2019, 3, 2))
+    assert facts.child_age == 7
+    assert Facts(step="verified", actor=Actor(user_id=1, role="caseworker"), payload={},
+                 now=datetime(2026, 3, 1, 16, 59, tzinfo=UTC), child_birth_date=date(2019, 3, 2)).child_age == 6
