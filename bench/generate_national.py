@@ -233,9 +233,9 @@ def generate(url: str, *, scale: float, seed: int, now: datetime, force: bool) -
         conn.execute("SET synchronous_commit = off")
         units = conn.execute("SELECT code, parent_code FROM unit WHERE level = 'commune' ORDER BY code").fetchall()
         provinces = [r[0] for r in conn.execute("SELECT code FROM unit WHERE level = 'province' ORDER BY code")]
-        domains = dict(conn.execute("SELECT code, domain FROM service_type").fetchall())
+        domains: dict[str, str] = dict(conn.execute("SELECT code, domain FROM service_type").fetchall())
         communes = [c for c, _ in units]
-        province_of = dict(units)
+        province_of: dict[str, str] = dict(units)
 
         step = time.perf_counter()
         agency_for, users = _agencies_and_users(conn, stats, communes, provinces, province_of, domains)
@@ -311,9 +311,9 @@ def _agencies_and_users(
     users_copy.close()
     for commune in communes:
         for service in domains:
-            prefix = commune_level.get(service)
-            if prefix is not None:
-                agency_for[(commune, service)] = f"{prefix}-{commune}"
+            local = commune_level.get(service)
+            if local is not None:
+                agency_for[(commune, service)] = f"{local}-{commune}"
             elif service in province_level:
                 agency_for[(commune, service)] = f"{province_level[service]}-{province_of[commune]}"
     return agency_for, users
