@@ -9,6 +9,7 @@ catalogue and the transition tables, so the same walk checks both languages.
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import subprocess
@@ -28,6 +29,7 @@ from engine.i18n import translate
 from engine.models import Agency, Case, Referral, ServiceDomain, ServiceType
 from engine.states import CASE_MACHINE, STEP_LABELS
 from engine.users import add_user
+from referrals.lifecycle import STATE_LABELS
 from tests.support.pages_server import running_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -146,6 +148,8 @@ def _users(db: Engine) -> None:
         add_user(s, login="binh", password=PASSWORD, role="supervisor", unit_code="19", full_name="Lê Văn Bình")
         add_user(s, login="hung", password=PASSWORD, role="agency_staff", unit_code="05443", agency_code="TYT-05443",
                  full_name="Trần Văn Hùng")
+        add_user(s, login="tam", password=PASSWORD, role="agency_staff", unit_code="19", agency_code="PHCN-19",
+                 full_name="Đỗ Thị Tâm")
 
 
 def _sweep(db_url: str, when: datetime) -> str:
@@ -190,6 +194,7 @@ def test_week_walk_in_the_browser(browser: object, db_url: str, lang: str) -> No
 def _walk(w: Walk, db: Engine, db_url: str) -> None:
     page = w.page
     lang = w.lang
+    pick = 0 if lang == "vi" else 1
     w.go(f"/app/login?lang={lang}")
     assert page.locator("html").get_attribute("lang") == lang
     w.shot("login")
@@ -292,27 +297,53 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     w.shot("case-referred")
     w.sign_out()
 
-    # --- Anh Hùng at the health station: inbox, accept, start, complete ------------------------------------
+    # --- Anh Hùng at the health station: no physiotherapist this quarter, he declines ------------------------
     w.sign_in("hung")
-    assert page.get_by_role("heading", name=w.t("page.inbox.title", agency="").strip()).count() <= 1
     link = page.get_by_role("link", name=f"REF-{health_ref}")
     assert link.is_visible()
     assert page.get_by_role("link", name=f"REF-{school_ref}").count() == 0  # not his agency's
     assert "Trần Văn Minh" not in page.content()  # initials only for the agency
     w.shot("agency-inbox")
     link.click()
-    w.act("accept")
-    w.act("start")
-    w.shot("agency-referral-in-progress")
-    w.act("complete", select={"outcome": "delivered_fully"}, fill={"note": "Đã tập 12 buổi / 12 sessions"})
-    from referrals.lifecycle import STATE_LABELS
-
-    assert page.locator("#referral-state").inner_text().startswith(STATE_LABELS["completed"][0 if lang == "vi" else 1])
-    w.shot("agency-referral-completed")
+    w.shot("agency-referral")
+    w.act("reject", select={"reason": "no_capacity"})
+    assert page.locator("#referral-state").inner_text().startswith(STATE_LABELS["rejected"][pick])
     # the case itself is not his: the page does not exist for him
     page.goto(case_url)
     assert page.get_by_role("heading", name=w.t("page.not_found.title")).is_visible()
     w.shot("agency-case-not-found")
+    w.sign_out()
+
+    # --- Lan gets a task to refer again; the engine now proposes the province rehabilitation centre ----------
+    w.sign_in("lan")
+    again = page.get_by_role("link", name=re.compile(re.escape(w.t("page.task.refer_again"))))
+    assert again.count() == 1
+    w.shot("my-work-refer-again")
+    again.click()
+    proposal = page.locator("form.proposal").filter(has=page.locator('button[data-service="rehabilitation"]'))
+    assert proposal.locator("input[type=radio]").first.get_attribute("value") == "PHCN-19"
+    w.shot("case-proposal-again")
+    proposal.locator('button[data-service="rehabilitation"]').click()
+    page.wait_for_load_state()
+    assert page.locator("div.error").count() == 0
+    with transaction(db) as s:
+        centre_ref = s.execute(sa.select(Referral.id).where(Referral.case_id == case_id,
+                                                            Referral.agency_code == "PHCN-19")).scalar_one()
+    w.sign_out()
+
+    # --- the centre accepts, starts, pauses for Tết, resumes and completes with an outcome -------------------
+    w.sign_in("tam")
+    page.get_by_role("link", name=f"REF-{centre_ref}").click()
+    w.act("accept")
+    w.act("start")
+    w.act("hold", fill={"reason": "Gia đình về quê ăn Tết"})
+    assert page.locator("#referral-state").inner_text().startswith(STATE_LABELS["on_hold"][pick])
+    assert page.locator(".badge.paused").count() == 1  # the policy pauses the clock on hold
+    w.shot("agency-referral-on-hold")
+    w.act("resume")
+    w.act("complete", select={"outcome": "delivered_fully"}, fill={"note": "Đã tập 12 buổi / 12 sessions"})
+    assert page.locator("#referral-state").inner_text().startswith(STATE_LABELS["completed"][pick])
+    w.shot("agency-referral-completed")
     w.sign_out()
 
     # --- the school does not answer: the sweep, a month later, escalates ------------------------------------
@@ -347,8 +378,22 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     assert "Đã gọi điện cho hiệu trưởng" in noted.locator("ul.notes").inner_text()
     w.shot("overdue-audit-note")
     w.go("/app/indicators")
+    assert page.locator("figure.chart svg title").text_content() == w.t("page.indicators.title")
+    registered = page.locator("#indicators tbody tr").first.locator("td").first.inner_text()
+    assert int(registered) >= 1  # the boy registered today counts
     w.shot("indicators")
     w.go("/app/reports")
+    page.get_by_role("button", name=w.t("page.reports.make")).click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text() == w.t("page.done")
+    with page.expect_download() as download_info:
+        page.locator("#reports a").first.click()
+    download = download_info.value
+    assert download.suggested_filename.endswith(".xlsx")
+    from openpyxl import load_workbook
+
+    workbook = load_workbook(io.BytesIO(Path(download.path()).read_bytes()))
+    assert any("Chỉ tiêu" in str(cell.value) for sheet in workbook for row in sheet.iter_rows() for cell in row)
     w.shot("reports")
     w.sign_out()
 
