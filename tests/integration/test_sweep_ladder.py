@@ -221,3 +221,30 @@ deadlines:
         ("escalation", "unit_role", "19:supervisor"),
     ])
     assert [tuple(t) for t in tasks] == [("19", "supervisor"), ("19", "supervisor")]
+
+
+def test_two_workers_sweeping_at_once_record_everything_once(pg_db: Engine) -> None:
+    """Two workers against one PostgreSQL (scaling out): the unique key lets only one of them fire each rung."""
+    import threading
+
+    open_report(pg_db)
+    start = threading.Barrier(2)
+    results: list[dict[str, int]] = []
+
+    def worker() -> None:
+        start.wait()
+        results.append(run_sweep(pg_db, at(10)))
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(r["rungs_fired"] for r in results) == 4
+    assert sum(r["tasks"] for r in results) == 2
+    with transaction(pg_db) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(Escalation)).scalar_one() == 4
+        assert s.execute(sa.select(sa.func.count()).select_from(Outbox)).scalar_one() == 4
+        assert s.execute(
+            sa.select(sa.func.count()).select_from(Task).where(Task.kind == "escalation")
+        ).scalar_one() == 2
