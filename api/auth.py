@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from api.deps import ContainerDep
 from api.problems import ApiProblem
@@ -48,13 +48,14 @@ class SignIn:
 
 def _retry_after(session: Session, login: str, now: datetime) -> int | None:
     last_ok = (
-        sa.select(sa.func.max(LoginAttempt.at)).where(LoginAttempt.login == login, LoginAttempt.ok.is_(True))  # type: ignore[attr-defined]
+        sa.select(sa.func.max(col(LoginAttempt.at)))
+        .where(col(LoginAttempt.login) == login, col(LoginAttempt.ok).is_(True))
         .scalar_subquery()
     )
     since = now - WINDOW
     failures = list(session.execute(
-        sa.select(LoginAttempt.at)
-        .where(LoginAttempt.login == login, LoginAttempt.ok.is_(False), LoginAttempt.at > since,  # type: ignore[attr-defined]
+        sa.select(col(LoginAttempt.at))
+        .where(col(LoginAttempt.login) == login, col(LoginAttempt.ok).is_(False), col(LoginAttempt.at) > since,
                sa.or_(last_ok.is_(None), LoginAttempt.at > last_ok))
         .order_by(LoginAttempt.at.desc())  # type: ignore[attr-defined]
         .limit(MAX_FAILURES)
@@ -72,7 +73,7 @@ def authenticate(session: Session, login: str, password: str, *, now: datetime |
     retry_after = _retry_after(session, login, now)
     if retry_after is not None:
         return SignIn(None, retry_after)
-    user = session.execute(sa.select(User).where(User.login == login)).scalar_one_or_none()
+    user = session.execute(sa.select(User).where(col(User.login) == login)).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and bool(user and user.active)
     session.add(LoginAttempt(login=login, at=now, ok=ok))
     session.flush()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
 from fastapi.security import OAuth2PasswordBearer
@@ -77,7 +77,7 @@ def get_current_actor(user: CurrentUser) -> Actor:
 CurrentActor = Annotated[Actor, Depends(get_current_actor)]
 
 
-def require_roles(*roles: str) -> object:
+def require_roles(*roles: str) -> Any:
     """A dependency refusing (403) users whose role cannot use a function at all (records stay 404)."""
 
     def check(actor: CurrentActor) -> Actor:

@@ -10,7 +10,7 @@ Outside a user's scope a record does not exist: the loaders raise ``NotFound`` (
 from __future__ import annotations
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.children import subtree_condition
 from engine.errors import NotFound
@@ -42,15 +42,15 @@ def case_condition(actor: Actor) -> sa.ColumnElement[bool]:
 
 def referral_condition(actor: Actor) -> sa.ColumnElement[bool]:
     if actor.role == "agency_staff" and actor.agency_code:
-        return Referral.agency_code == actor.agency_code  # type: ignore[return-value]
+        return col(Referral.agency_code) == actor.agency_code
     if sees_cases(actor):
-        return Referral.case_id.in_(sa.select(Case.id).where(case_condition(actor)))  # type: ignore[attr-defined]
+        return col(Referral.case_id).in_(sa.select(col(Case.id)).where(case_condition(actor)))
     return sa.false()
 
 
 def unit_in_scope(session: Session, actor: Actor, unit_code: str) -> bool:
     found = session.execute(
-        sa.select(Unit.code).where(Unit.code == unit_code, unit_condition(actor, Unit.code))
+        sa.select(col(Unit.code)).where(col(Unit.code) == unit_code, unit_condition(actor, Unit.code))
     ).first()
     return found is not None
 
@@ -63,21 +63,21 @@ def _one(session: Session, stmt: sa.Select[tuple[object]], what: str) -> object:
 
 
 def child_in_scope(session: Session, actor: Actor, child_id: int) -> Child:
-    stmt = sa.select(Child).where(Child.id == child_id, child_condition(actor))
+    stmt = sa.select(Child).where(col(Child.id) == child_id, child_condition(actor))
     child = _one(session, stmt, f"child {child_id}")  # type: ignore[arg-type]
     assert isinstance(child, Child)
     return child
 
 
 def case_in_scope(session: Session, actor: Actor, case_id: int) -> Case:
-    stmt = sa.select(Case).where(Case.id == case_id, case_condition(actor))
+    stmt = sa.select(Case).where(col(Case.id) == case_id, case_condition(actor))
     case = _one(session, stmt, f"case {case_id}")  # type: ignore[arg-type]
     assert isinstance(case, Case)
     return case
 
 
 def referral_in_scope(session: Session, actor: Actor, referral_id: int) -> Referral:
-    stmt = sa.select(Referral).where(Referral.id == referral_id, referral_condition(actor))
+    stmt = sa.select(Referral).where(col(Referral.id) == referral_id, referral_condition(actor))
     referral = _one(session, stmt, f"referral {referral_id}")  # type: ignore[arg-type]
     assert isinstance(referral, Referral)
     return referral

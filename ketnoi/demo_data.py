@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from engine.cases import open_case, transition_case
 from engine.children import ChildCreate, register_child
@@ -55,7 +55,7 @@ class DemoResult:
 
 def _ensure_users(session: Session, development: bool, result: DemoResult) -> None:
     for login, role, unit, agency, full_name, fixed_password in DEMO_USERS:
-        exists = session.execute(sa.select(User.id).where(User.login == login)).first()
+        exists = session.execute(sa.select(col(User.id)).where(col(User.login) == login)).first()
         if exists:
             result.sign_ins.append((login, role, None))
             continue
@@ -66,18 +66,18 @@ def _ensure_users(session: Session, development: bool, result: DemoResult) -> No
 
 
 def _ensure_children(session: Session, result: DemoResult) -> None:
-    caseworker = session.execute(sa.select(User).where(User.login == DEMO_USERS[0][0])).scalar_one()
+    caseworker = session.execute(sa.select(User).where(col(User.login) == DEMO_USERS[0][0])).scalar_one()
     actor = actor_of(caseworker)
     for index, data in enumerate(DEMO_CHILDREN):
-        found = session.execute(sa.select(Child.id).where(
-            Child.name_key == search_key(data["full_name"]), Child.date_of_birth == data["date_of_birth"],
+        found = session.execute(sa.select(col(Child.id)).where(
+            col(Child.name_key) == search_key(data["full_name"]), col(Child.date_of_birth) == data["date_of_birth"],
             Child.commune_code == data["commune_code"])).scalar()
         if found is not None:
             continue
         child = register_child(session, ChildCreate(**data), actor)
         result.children_added += 1
         assert child.id is not None
-        if session.execute(sa.select(Case.id).where(Case.child_id == child.id)).first():
+        if session.execute(sa.select(col(Case.id)).where(col(Case.child_id) == child.id)).first():
             continue
         case = open_case(session, child_id=child.id, actor=actor, source="school" if index == 0 else "family")
         result.cases_added += 1

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
+from sqlmodel import col
 
 from api.deps import CurrentActor, DbSession, require_roles
 from api.schemas import MAX_ID, AccessLogPublic
@@ -24,14 +25,14 @@ def access_log(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> list[AccessLogPublic]:
     stmt = (
-        sa.select(AccessLog, User.login)
-        .join(User, User.id == AccessLog.user_id)
-        .where(AccessLog.child_id.in_(sa.select(Child.id).where(child_condition(actor))))  # type: ignore[attr-defined]
+        sa.select(AccessLog, col(User.login))
+        .join(User, col(User.id) == col(AccessLog.user_id))
+        .where(col(AccessLog.child_id).in_(sa.select(col(Child.id)).where(child_condition(actor))))
     )
     if child_id is not None:
-        stmt = stmt.where(AccessLog.child_id == child_id)
+        stmt = stmt.where(col(AccessLog.child_id) == child_id)
     if user_id is not None:
-        stmt = stmt.where(AccessLog.user_id == user_id)
+        stmt = stmt.where(col(AccessLog.user_id) == user_id)
     rows = session.execute(stmt.order_by(AccessLog.id.desc()).limit(limit)).all()  # type: ignore[union-attr]
     out = []
     for entry, login in rows:

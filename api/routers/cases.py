@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
+from sqlmodel import col
 
 from api.deps import CurrentActor, DbSession, require_roles
 from api.idempotency import Idem, IfMatch, etag_of, expected_version
@@ -21,8 +22,8 @@ from engine.states import CASE_MACHINE, STAGE_NAMES
 router = APIRouter(prefix="/cases", tags=["cases"])
 CaseRole = require_roles(*CASE_ROLES)
 
-NOT_FOUND = {404: {"description": "not found, or outside your area"}}
-TRANSITION_PROBLEMS = {
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "not found, or outside your area"}}
+TRANSITION_PROBLEMS: dict[int | str, dict[str, Any]] = {
     **NOT_FOUND,
     409: {"description": "stale version: the case changed since you read it"},
     422: {"description": "action unknown, not allowed now, or a guard refused (e.g. consent missing)"},
@@ -60,19 +61,19 @@ def list_cases(
 ) -> list[CasePublic]:
     stmt = sa.select(Case).where(case_condition(actor))
     if stage is not None:
-        stmt = stmt.where(Case.stage == stage) if stage in STAGE_NAMES else stmt.where(sa.false())
+        stmt = stmt.where(col(Case.stage) == stage) if stage in STAGE_NAMES else stmt.where(sa.false())
     if step is not None:
-        stmt = stmt.where(Case.step == step)
+        stmt = stmt.where(col(Case.step) == step)
     if unit is not None:
         stmt = stmt.where(subtree_condition(Case.unit_code, unit), unit_condition(actor, Case.unit_code))
     if owner is not None:
         owner_id = actor.user_id if owner == "me" else (int(owner) if owner.isdigit() else -1)
-        stmt = stmt.where(Case.owner_id == owner_id)
+        stmt = stmt.where(col(Case.owner_id) == owner_id)
     if overdue is not None:
-        late = sa.exists().where(Task.case_id == Case.id, Task.closed_at.is_(None),  # type: ignore[union-attr]
-                                 Task.due_at < utcnow())  # type: ignore[operator]
+        late = sa.exists().where(col(Task.case_id) == col(Case.id), col(Task.closed_at).is_(None),
+                                 col(Task.due_at) < utcnow())
         stmt = stmt.where(late if overdue else ~late)
-    rows = session.execute(stmt.order_by(Case.id).limit(limit).offset(offset)).scalars()
+    rows = session.execute(stmt.order_by(col(Case.id)).limit(limit).offset(offset)).scalars()
     return [case_public(c) for c in rows]
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
@@ -26,7 +26,9 @@ register({
 router = APIRouter(prefix="/children", tags=["children"])
 CaseRole = require_roles(*CASE_ROLES)
 
-PROBLEMS = {404: {"description": "not found, or outside your area"}, 422: {"description": "invalid input"}}
+PROBLEMS: dict[int | str, dict[str, Any]] = {
+    404: {"description": "not found, or outside your area"}, 422: {"description": "invalid input"},
+}
 
 
 @router.post(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from api.deps import CurrentActor, DbSession, require_roles
 from api.idempotency import Idem
@@ -17,7 +17,7 @@ from engine.models import Agency, AgencyArea, AgencyService, ServiceType, Unit
 
 router = APIRouter(tags=["directory"])
 Admin = require_roles("admin")
-NOT_FOUND = {404: {"description": "not found"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "not found"}}
 
 
 @router.get("/units", response_model=list[UnitPublic], summary="Units: the children of a unit (or the roots)")
@@ -26,8 +26,8 @@ def list_units(
     parent: Annotated[str | None, Query(max_length=32, description="parent unit code; none: the top level",
                                         examples=["19"])] = None,
 ) -> list[UnitPublic]:
-    cond = Unit.parent_code.is_(None) if parent is None else Unit.parent_code == parent  # type: ignore[union-attr]
-    rows = session.execute(sa.select(Unit).where(cond).order_by(Unit.code)).scalars()
+    cond = col(Unit.parent_code).is_(None) if parent is None else col(Unit.parent_code) == parent
+    rows = session.execute(sa.select(Unit).where(cond).order_by(col(Unit.code))).scalars()
     return [UnitPublic.model_validate(u) for u in rows]
 
 
@@ -46,7 +46,7 @@ def list_services(
 ) -> list[ServicePublic]:
     stmt = sa.select(ServiceType).order_by(ServiceType.domain, ServiceType.code)
     if domain is not None:
-        stmt = stmt.where(ServiceType.domain == domain)
+        stmt = stmt.where(col(ServiceType.domain) == domain)
     return [ServicePublic.model_validate(s) for s in session.execute(stmt).scalars()]
 
 
@@ -56,12 +56,12 @@ def _agency_public(session: Session, agencies: list[Agency]) -> list[AgencyPubli
     areas: dict[str, list[str]] = {c: [] for c in codes}
     if codes:
         for agency_code, service_code in session.execute(
-            sa.select(AgencyService.agency_code, AgencyService.service_code)
+            sa.select(col(AgencyService.agency_code), col(AgencyService.service_code))
             .where(AgencyService.agency_code.in_(codes)).order_by(AgencyService.service_code)  # type: ignore[attr-defined]
         ):
             services[agency_code].append(service_code)
         for agency_code, unit_code in session.execute(
-            sa.select(AgencyArea.agency_code, AgencyArea.unit_code)
+            sa.select(col(AgencyArea.agency_code), col(AgencyArea.unit_code))
             .where(AgencyArea.agency_code.in_(codes)).order_by(AgencyArea.unit_code)  # type: ignore[attr-defined]
         ):
             areas[agency_code].append(unit_code)
@@ -86,9 +86,9 @@ def list_agencies(
         stmt = stmt.where(subtree_condition(Agency.unit_code, unit))
     if service is not None:
         stmt = stmt.where(Agency.code.in_(  # type: ignore[attr-defined]
-            sa.select(AgencyService.agency_code).where(AgencyService.service_code == service)))
+            sa.select(col(AgencyService.agency_code)).where(col(AgencyService.service_code) == service)))
     if status is not None:
-        stmt = stmt.where(Agency.status == status)
+        stmt = stmt.where(col(Agency.status) == status)
     return _agency_public(session, list(session.execute(stmt.order_by(Agency.code).limit(limit)).scalars()))
 
 

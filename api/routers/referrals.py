@@ -6,11 +6,11 @@ The lifecycle, routing and their rules live in ``referrals``; this router only p
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Annotated
+from typing import Annotated, Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, Query, Response
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from api.deps import CurrentActor, DbSession, require_roles
 from api.idempotency import Idem, IfMatch, etag_of, expected_version
@@ -31,8 +31,8 @@ from engine.models import Case, Child, Referral
 
 router = APIRouter(tags=["referrals"])
 
-NOT_FOUND = {404: {"description": "not found, or outside your area / agency"}}
-TRANSITION_PROBLEMS = {
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "not found, or outside your area / agency"}}
+TRANSITION_PROBLEMS: dict[int | str, dict[str, Any]] = {
     **NOT_FOUND,
     409: {"description": "stale version: the referral changed since you read it"},
     422: {"description": "action unknown, not allowed now, or its rules refused it"},
@@ -48,7 +48,7 @@ def summaries(session: Session, referrals: Iterable[Referral]) -> dict[int, Case
     if not case_ids:
         return {}
     rows = session.execute(
-        sa.select(Case, Child).join(Child, Child.id == Case.child_id).where(Case.id.in_(case_ids))  # type: ignore[union-attr]
+        sa.select(Case, Child).join(Child, col(Child.id) == col(Case.child_id)).where(col(Case.id).in_(case_ids))
     ).all()
     today = utcnow().date()
     return {case.id: case_summary(case, child, today) for case, child in rows}
@@ -98,7 +98,7 @@ def create_referral_route(
 def case_referrals(case_id: RecordId, session: DbSession, actor: CurrentActor) -> list[ReferralPublic]:
     case_in_scope(session, actor, case_id)
     rows = list(session.execute(
-        sa.select(Referral).where(Referral.case_id == case_id).order_by(Referral.id)).scalars())
+        sa.select(Referral).where(col(Referral.case_id) == case_id).order_by(col(Referral.id))).scalars())
     return _public(session, rows)
 
 
@@ -140,7 +140,7 @@ def list_referrals(
     stmt = sa.select(Referral).where(referral_condition(actor))
     if state:
         stmt = stmt.where(Referral.state.in_(_states(state) or []))  # type: ignore[attr-defined]
-    return _public(session, list(session.execute(stmt.order_by(Referral.id).limit(limit)).scalars()))
+    return _public(session, list(session.execute(stmt.order_by(col(Referral.id)).limit(limit)).scalars()))
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic, responses=NOT_FOUND,
