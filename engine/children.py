@@ -144,7 +144,14 @@ def register_child(
         created_by=actor.user_id,
     )
     session.add(child)
-    session.flush()
+    try:
+        session.flush()
+    except sa.exc.IntegrityError as exc:
+        # Two people registering the same personal ID at once: the check above saw neither, the unique
+        # index refuses the second. Say so plainly; the caller's transaction rolls back.
+        if data.personal_id is not None and "personal_id" in str(exc.orig):
+            raise InvalidInput("personal_id_taken") from exc
+        raise
     return child
 
 

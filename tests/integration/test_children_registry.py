@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import unicodedata
 from datetime import date
 from typing import Any
@@ -143,3 +144,26 @@ def test_an_unknown_commune_is_refused(db: Engine, worker: Actor) -> None:
     with pytest.raises(InvalidInput), transaction(db) as s:
         register_child(s, child_data(commune_code="99999"), worker)
     assert count_children(db) == 0
+
+
+def test_two_registrations_of_one_personal_id_at_once_give_one_child_and_a_plain_refusal(pg_db: Engine) -> None:
+    """The second writer's check runs before the first commits; the unique index decides, as a domain error."""
+    worker = make_user(pg_db, "lan", "caseworker")
+    outcome: list[BaseException | int] = []
+
+    def second_writer() -> None:
+        try:
+            outcome.append(register(pg_db, worker, full_name="Phạm Thị Bình", personal_id="001218000999"))
+        except BaseException as exc:  # the test inspects whatever happened
+            outcome.append(exc)
+
+    with transaction(pg_db) as first:
+        register_child(first, child_data(personal_id="001218000999"), worker)
+        thread = threading.Thread(target=second_writer)
+        thread.start()
+        thread.join(timeout=1.0)
+        assert thread.is_alive(), "the second insert waits on the first transaction's unique key"
+    thread.join(timeout=30)
+    [result] = outcome
+    assert isinstance(result, InvalidInput) and result.code == "personal_id_taken"
+    assert count_children(pg_db) == 1
