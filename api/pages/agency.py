@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
+from sqlmodel import col
 from starlette.datastructures import FormData
 
 from api.pages.casework import referral_action_view, render_case, task_rows, timeline_entries
@@ -108,7 +109,7 @@ def inbox(ctx: PageContext = Depends(agency_staff)) -> Response:
         due_by_referral: dict[int | None, Any] = {}
         if ids:
             stmt = sa.select(Task).where(Task.referral_id.in_(ids), Task.closed_at.is_(None))  # type: ignore[union-attr]
-            for task in s.execute(stmt.order_by(Task.due_at)).scalars():
+            for task in s.execute(stmt.order_by(col(Task.due_at))).scalars():
                 due_by_referral.setdefault(task.referral_id, task.due_at)
         rows = []
         for r in referrals:

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from pydantic import ValidationError
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.datastructures import FormData
 
 from api.pages.common import (
@@ -108,7 +108,7 @@ def children_page(ctx: PageContext = Depends(caseworker), q: str = "") -> Respon
             cases: dict[int, list[Case]] = {}
             ids = [c.id for c in found]
             if ids:
-                stmt = sa.select(Case).where(Case.child_id.in_(ids)).order_by(Case.id)  # type: ignore[attr-defined]
+                stmt = sa.select(Case).where(col(Case.child_id).in_(ids)).order_by(col(Case.id))
                 for case in s.execute(stmt).scalars():
                     cases.setdefault(case.child_id, []).append(case)
             results = [{"child": c, "cases": cases.get(c.id or 0, [])} for c in found]
@@ -117,7 +117,7 @@ def children_page(ctx: PageContext = Depends(caseworker), q: str = "") -> Respon
 
 def _register_values(ctx: PageContext, s: Session, form: dict[str, Any], **extra: Any) -> dict[str, Any]:
     communes = s.execute(
-        sa.select(Unit).where(unit_condition(ctx.actor, Unit.code), Unit.level == "commune")
+        sa.select(Unit).where(unit_condition(ctx.actor, Unit.code), col(Unit.level) == "commune")
         .order_by(Unit.name_vi).limit(500)
     ).scalars()
     choice = {name: [(v, ctx.t(f"page.{prefix}.{v}")) for v in values]
@@ -166,7 +166,7 @@ def register_submit(ctx: PageContext = Depends(caseworker), form: FormData = Dep
     try:
         data = _child_from_form(form)
         with transaction(ctx.engine) as s:
-            in_area = s.execute(sa.select(Unit.code).where(Unit.code == data.commune_code,
+            in_area = s.execute(sa.select(col(Unit.code)).where(col(Unit.code) == data.commune_code,
                                                            unit_condition(ctx.actor, Unit.code))).first()
             if in_area is None:
                 raise not_found(ctx)
@@ -196,7 +196,8 @@ def open_case_submit(child_id: int, ctx: PageContext = Depends(caseworker),
     """A new report about a child already registered."""
     try:
         with transaction(ctx.engine) as s:
-            if s.execute(sa.select(Child.id).where(Child.id == child_id, child_condition(ctx.actor))).first() is None:
+            mine = sa.select(col(Child.id)).where(col(Child.id) == child_id, child_condition(ctx.actor))
+            if s.execute(mine).first() is None:
                 raise not_found(ctx)
             case = open_case(s, child_id=child_id, actor=ctx.actor, source=form_text(form, "source"),
                              urgency=form_text(form, "urgency") or "normal", now=ctx.now)
@@ -311,8 +312,8 @@ def render_case(ctx: PageContext, case_id: int, *, error: str | None = None, sta
         values = {
             "case": case, "child": child, "actions": actions, "referrals": referrals,
             "proposals": _proposals(s, ctx, case, referrals), "deadlines": _deadline_rows(s, ctx, case),
-            "consents": list(s.execute(sa.select(Consent).where(Consent.case_id == case.id).order_by(Consent.id))
-                             .scalars()),
+            "consents": list(s.execute(sa.select(Consent).where(col(Consent.case_id) == case.id)
+                                       .order_by(col(Consent.id))).scalars()),
             "timeline": timeline_entries(s, ctx, timeline(s, case.id or 0)),
             "stage": pick(STAGE_LABELS.get(case.stage), ctx.lang, case.stage),
             "step": pick(STEP_LABELS.get(case.step), ctx.lang, case.step),

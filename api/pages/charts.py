@@ -25,7 +25,8 @@ def bar_chart(bars: list[Bar], *, title: str, value_label: str, target_label: st
     ]
     for i, bar in enumerate(bars):
         y = pad + i * row_h
-        out.append(f'<text x="0" y="{y + 20}" font-size="13" fill="#1a1a1a">{escape(bar.label[:34])}</text>')
+        label = bar.label if len(bar.label) <= 34 else bar.label[:33] + "…"
+        out.append(f'<text x="0" y="{y + 20}" font-size="13" fill="#1a1a1a">{escape(label)}</text>')
         out.append(f'<rect x="{label_w}" y="{y + 6}" width="{bar_w}" height="18" fill="#e6e6e6"/>')
         if bar.value is not None:
             w = max(0.0, min(100.0, bar.value)) / 100 * bar_w

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.datastructures import FormData
 
 from api.pages import catalogue  # noqa: F401  (registers the page strings)
@@ -157,7 +157,8 @@ def form_int(form: FormData, name: str) -> int:
 
 def scoped_case(s: Session, ctx: PageContext, case_id: int) -> Case:
     assert ctx.user is not None
-    case = s.execute(sa.select(Case).where(Case.id == case_id, case_condition(actor_of(ctx.user)))).scalar_one_or_none()
+    stmt = sa.select(Case).where(col(Case.id) == case_id, case_condition(actor_of(ctx.user)))
+    case = s.execute(stmt).scalar_one_or_none()
     if case is None:
         raise not_found(ctx)
     return case
@@ -166,7 +167,7 @@ def scoped_case(s: Session, ctx: PageContext, case_id: int) -> Case:
 def scoped_referral(s: Session, ctx: PageContext, referral_id: int) -> Referral:
     assert ctx.user is not None
     referral = s.execute(
-        sa.select(Referral).where(Referral.id == referral_id, referral_condition(actor_of(ctx.user)))
+        sa.select(Referral).where(col(Referral.id) == referral_id, referral_condition(actor_of(ctx.user)))
     ).scalar_one_or_none()
     if referral is None:
         raise not_found(ctx)

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
-from sqlmodel import Session
+from sqlmodel import Session, col
 from starlette.datastructures import FormData
 
 from api.pages.casework import task_rows
@@ -85,8 +85,8 @@ def _overdue_rows(s: Session, ctx: PageContext, found: list[OverdueItem], when: 
     fired: dict[int, list[Escalation]] = {}
     ids = [item.deadline_id for item in found]
     if ids:
-        stmt = sa.select(Escalation).where(Escalation.deadline_id.in_(ids), Escalation.fired_at <= when)  # type: ignore[attr-defined]
-        for esc in s.execute(stmt.order_by(Escalation.deadline_id, Escalation.rung)).scalars():
+        stmt = sa.select(Escalation).where(col(Escalation.deadline_id).in_(ids), col(Escalation.fired_at) <= when)
+        for esc in s.execute(stmt.order_by(col(Escalation.deadline_id), col(Escalation.rung))).scalars():
             fired.setdefault(esc.deadline_id, []).append(esc)
     rows = []
     for item in found:
@@ -180,7 +180,7 @@ def indicators_page(ctx: PageContext = Depends(supervisor), period: str = "") ->
     except DomainError as exc:
         return render(ctx, "indicators.html", status=exc.status, period=chosen, rows=[], chart="",
                       error=exc.message(ctx.lang))
-    rows = []
+    rows: list[dict[str, Any]] = []
     for ind in report.indicators:
         share = ind.kind == "share"
         rows.append({
@@ -189,7 +189,9 @@ def indicators_page(ctx: PageContext = Depends(supervisor), period: str = "") ->
             "value": _percent(ind.value) if share else ind.value, "target": _percent(ind.target) if share else None,
             "target_year": ind.target_year, "share": share,
         })
-    chart = bar_chart([Bar(r["label"], r["value"], r["target"]) for r in rows if r["share"]],
+    bars = [Bar(ind.name_vi if ctx.lang == "vi" else ind.name_en, _percent(ind.value), _percent(ind.target))
+            for ind in report.indicators if ind.kind == "share"]
+    chart = bar_chart(bars,
                       title=ctx.t("page.indicators.title"), value_label=ctx.t("page.indicators.value"),
                       target_label=ctx.t("page.indicators.target"))
     unit_name = report.unit_name_vi if ctx.lang == "vi" else report.unit_name_en

@@ -9,12 +9,14 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any, Literal
 
 import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from api.app import create_app
 from api.pages import catalogue  # noqa: F401  (registers the page strings)
@@ -30,7 +32,10 @@ from tests.support.people import COMMUNE_A, COMMUNE_B, DEMO_PROVINCE, PASSWORD, 
 SECRET = "pages-test-secret-0123456789abcdef"
 
 
-def _client(db_url: str, tmp_path: Path, environment: str) -> tuple[TestClient, Container]:
+Environment = Literal["development", "production", "test"]
+
+
+def _client(db_url: str, tmp_path: Path, environment: Environment) -> tuple[TestClient, Container]:
     container = Container(Settings(environment=environment, database_url=db_url, secret_key=SECRET,
                                    data_dir=tmp_path))
     # https, so that the client sends back the Secure cookie set outside development
@@ -87,7 +92,9 @@ def _case(db: Engine, commune: str = COMMUNE_A) -> int:
 
 
 @pytest.mark.parametrize("environment, secure", [("test", True), ("development", False)])
-def test_sign_in_sets_a_hardened_session_cookie(db_url: str, tmp_path: Path, environment: str, secure: bool) -> None:
+def test_sign_in_sets_a_hardened_session_cookie(
+    db_url: str, tmp_path: Path, environment: Literal["development", "test"], secure: bool
+) -> None:
     client, container = _client(db_url, tmp_path, environment)
     with client:
         make_user(container.db, "lan", "caseworker")
@@ -109,7 +116,7 @@ def test_wrong_password_is_refused_and_recorded(web: TestClient, db: Engine) -> 
     assert translate("page.login.failed", "vi") in response.text
     assert SESSION_COOKIE not in response.cookies
     with transaction(db) as s:
-        attempts = s.execute(sa.select(LoginAttempt.ok).where(LoginAttempt.login == "lan")).scalars().all()
+        attempts = s.execute(sa.select(col(LoginAttempt.ok)).where(col(LoginAttempt.login) == "lan")).scalars().all()
     assert attempts == [False]
     assert web.get("/app/work", follow_redirects=False).status_code == 303
 
@@ -156,7 +163,8 @@ def test_every_post_needs_the_session_csrf_token(web: TestClient, db: Engine) ->
     assert web.post(url, data={**payload, "csrf": other_token}, follow_redirects=False).status_code == 403
     with transaction(db) as s:
         assert s.get(Case, case_id).version == 1  # type: ignore[union-attr]
-        assert s.execute(sa.select(sa.func.count()).select_from(Event).where(Event.case_id == case_id)).scalar() == 1
+        events = sa.select(sa.func.count()).select_from(Event).where(col(Event.case_id) == case_id)
+        assert s.execute(events).scalar() == 1
     done = web.post(url, data={**payload, "csrf": token}, follow_redirects=False)
     assert done.status_code == 303
     with transaction(db) as s:
@@ -245,6 +253,7 @@ def test_register_warns_of_a_possible_duplicate_then_accepts_a_confirmation(web:
 def test_bad_input_is_refused_and_changes_nothing(web: TestClient, db: Engine) -> None:
     make_user(db, "lan", "caseworker")
     token = sign_in(web, "lan")
+    broken: dict[str, Any]
     for broken in ({"date_of_birth": "31/02/2019"}, {"disability_types": []}, {"source": "rumour"},
                    {"personal_id": "123"}):
         response = web.post("/app/children", data=_register_form(token, **broken), follow_redirects=False)  # type: ignore[arg-type]

@@ -21,7 +21,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
+from playwright.sync_api import Browser, Locator, Page
 from sqlalchemy.engine import Engine
+from sqlmodel import col
 
 from api.pages import catalogue  # noqa: F401  (registers the page strings)
 from engine.db import make_engine, transaction, utcnow
@@ -44,7 +46,7 @@ pytestmark = [
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[object]:
+def browser() -> Iterator[Browser]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
@@ -77,12 +79,14 @@ def _step(step: str, lang: str) -> str:
 class Walk:
     """One person at a time in one browser context, saving a screenshot of every page visited."""
 
-    def __init__(self, page: object, base: str, lang: str, tag: str) -> None:
+    def __init__(self, page: Page, base: str, lang: str, tag: str) -> None:
         self.page = page
         self.base = base
         self.lang = lang
         self.tag = tag
         self.shots = 0
+        for old in SHOTS.glob(f"{tag}-*.png"):  # this walk's screenshots from an earlier run
+            old.unlink()
 
     def t(self, key: str, **params: object) -> str:
         return _t(key, self.lang, **params)
@@ -107,7 +111,7 @@ class Walk:
         self.page.wait_for_load_state()
         assert self.page.get_by_role("heading", name=self.t("page.login.title")).is_visible()
 
-    def action_box(self, action: str) -> object:
+    def action_box(self, action: str) -> Locator:
         """The form of an action on the current page (opened when it sits in a <details>)."""
         button = self.page.locator(f'button[data-action="{action}"]').first
         box = self.page.locator("details.action").filter(has=self.page.locator(f'button[data-action="{action}"]'))
@@ -116,7 +120,7 @@ class Walk:
             return box.first
         return button.locator("xpath=..")
 
-    def submit(self, box: object, action: str) -> None:
+    def submit(self, box: Locator, action: str) -> None:
         box.locator(f'button[data-action="{action}"]').click()
         self.page.wait_for_load_state()
         alert = self.page.locator("div.error")
@@ -176,12 +180,12 @@ def _sweep(db_url: str, when: datetime) -> str:
 
 
 @pytest.mark.parametrize("lang", ["vi", "en"])
-def test_week_walk_in_the_browser(browser: object, db_url: str, lang: str) -> None:
+def test_week_walk_in_the_browser(browser: Browser, db_url: str, lang: str) -> None:
     db = make_engine(db_url)
     _users(db)
     store = "pg" if db_url.startswith("postgresql") else "sqlite"
     with running_app(db_url) as base:
-        context = browser.new_context(viewport={"width": 1000, "height": 900})  # type: ignore[attr-defined]
+        context = browser.new_context(viewport={"width": 1000, "height": 900})
         page = context.new_page()
         w = Walk(page, base, lang, f"{lang}-{store}")
         try:
@@ -268,7 +272,7 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     # --- Ông Bình approves from his approvals page -------------------------------------------------------------
     w.sign_in("binh")
     w.go("/app/approvals")
-    row = page.get_by_role("link", name=_step("plan_awaiting_approval", lang))
+    row = page.get_by_role("link", name=w.t("page.task.plan_awaiting_approval"))
     assert row.count() == 1
     w.shot("approvals")
     row.click()
@@ -290,7 +294,7 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     assert page.locator("form.proposal").count() == 0
     with transaction(db) as s:
         refs = {r.service_code: (r.id, r.agency_code)
-                for r in s.execute(sa.select(Referral).where(Referral.case_id == case_id)).scalars()}
+                for r in s.execute(sa.select(Referral).where(col(Referral.case_id) == case_id)).scalars()}
     health_ref, health_agency = refs["rehabilitation"]
     school_ref, _school_agency = refs["inclusive_education"]
     assert health_agency == "TYT-05443"
@@ -327,8 +331,8 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     page.wait_for_load_state()
     assert page.locator("div.error").count() == 0
     with transaction(db) as s:
-        centre_ref = s.execute(sa.select(Referral.id).where(Referral.case_id == case_id,
-                                                            Referral.agency_code == "PHCN-19")).scalar_one()
+        centre_ref = s.execute(sa.select(col(Referral.id)).where(col(Referral.case_id) == case_id,
+                                                                 col(Referral.agency_code) == "PHCN-19")).scalar_one()
     w.sign_out()
 
     # --- the centre accepts, starts, pauses for Tết, resumes and completes with an outcome -------------------

@@ -7,6 +7,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Literal
 
 import uvicorn
 
@@ -22,7 +23,9 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(database_url: str, environment: str = "development") -> Iterator[str]:
+def running_app(
+    database_url: str, environment: Literal["development", "production", "test"] = "development"
+) -> Iterator[str]:
     """Serve the app on a free port; yields its base URL and stops it afterwards."""
     container = Container(Settings(database_url=database_url, environment=environment,
                                    secret_key="e2e-test-secret-key-0123456789"))
