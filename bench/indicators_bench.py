@@ -19,7 +19,7 @@ import statistics
 import time
 import tracemalloc
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -30,6 +30,9 @@ from supervision.overdue import NATIONAL, overdue_audit
 
 DEFAULT_DB_URL = "postgresql://postgres@127.0.0.1:5432/ketnoi_bench"
 BENCH_NOW = datetime(2027, 3, 15, 2, 0, tzinfo=UTC)  # the generator's "now": Monday 15 March 2027, 09:00 local
+# The generator's clocks are all still running at its "now"; three weeks on, most of them are overdue,
+# which is what the audit has to chew through.
+AUDIT_AS_OF = BENCH_NOW + timedelta(days=21)
 GOALS = {"province": 1.0, "country": 5.0}
 
 
@@ -95,10 +98,10 @@ def main() -> None:
 
         def audit(unit: str = unit) -> int:
             with transaction(engine) as session:
-                return overdue_audit(session, within_unit=unit, as_of=BENCH_NOW).total
+                return overdue_audit(session, within_unit=unit, as_of=AUDIT_AS_OF).total
 
         times, peak, total = timed(audit, max(1, args.repeat // 2))
-        print(f"  overdue audit at {BENCH_NOW.isoformat()}: {total:,} items; best {min(times):.3f} s, "
+        print(f"  overdue audit at {AUDIT_AS_OF.isoformat()}: {total:,} items; best {min(times):.3f} s, "
               f"median {statistics.median(times):.3f} s; Python peak {peak / 1e6:.1f} MB\n")
 
     rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

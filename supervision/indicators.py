@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 import supervision.messages  # noqa: F401  (registers the messages)
 from engine.db import utcnow
@@ -162,54 +162,54 @@ def _children_counts(
 ) -> dict[str, dict[str, int]]:
     """Per commune: registered, new in the period, reached a service, health/rehabilitation, caregivers."""
     reached = sa.and_(
-        Referral.started_at < period.end,  # type: ignore[operator]
-        sa.not_(sa.and_(Referral.state.in_(REACHED_UNLESS_ENDED), Referral.ended_at < period.end)),  # type: ignore[attr-defined,operator]
+        col(Referral.started_at) < period.end,  # type: ignore[operator]
+        sa.not_(sa.and_(col(Referral.state).in_(REACHED_UNLESS_ENDED), col(Referral.ended_at) < period.end)),  # type: ignore[attr-defined,operator]
     )
-    health = sa.and_(reached, Referral.domain.in_(plan.health_domains or ("",)))  # type: ignore[attr-defined]
-    case_unit = sa.orm.aliased(Unit)
+    health = sa.and_(reached, col(Referral.domain).in_(plan.health_domains or ("",)))  # type: ignore[attr-defined]
+    case_unit: Any = sa.orm.aliased(Unit)
     flags = (
         sa.select(
-            Case.child_id.label("child_id"),  # type: ignore[attr-defined]
+            col(Case.child_id).label("child_id"),  # type: ignore[attr-defined]
             sa.func.max(sa.case((reached, 1), else_=0)).label("reached"),
             sa.func.max(sa.case((health, 1), else_=0)).label("health"),
         )
-        .join(Referral, Referral.case_id == Case.id)
-        .join(case_unit, case_unit.code == Case.unit_code)
-        .where(Referral.started_at < period.end, _in_scope(case_unit.path, root_path))  # type: ignore[operator]
-        .group_by(Case.child_id)
+        .join(Referral, col(Referral.case_id) == col(Case.id))
+        .join(case_unit, case_unit.code == col(Case.unit_code))
+        .where(col(Referral.started_at) < period.end, _in_scope(case_unit.path, root_path))  # type: ignore[operator]
+        .group_by(col(Case.child_id))
         .subquery("flags")
     )
     trained = (
-        sa.select(TrainingParticipant.child_id.label("child_id"))  # type: ignore[union-attr]
-        .join(TrainingSession, TrainingSession.id == TrainingParticipant.session_id)
+        sa.select(col(TrainingParticipant.child_id).label("child_id"))  # type: ignore[union-attr]
+        .join(TrainingSession, col(TrainingSession.id) == col(TrainingParticipant.session_id))
         .where(
-            TrainingParticipant.kind == "caregiver",
-            TrainingParticipant.child_id.is_not(None),  # type: ignore[union-attr]
-            TrainingSession.held_on < period.end_day,  # type: ignore[operator]
+            col(TrainingParticipant.kind) == "caregiver",
+            col(TrainingParticipant.child_id).is_not(None),  # type: ignore[union-attr]
+            col(TrainingSession.held_on) < period.end_day,  # type: ignore[operator]
         )
-        .group_by(TrainingParticipant.child_id)
+        .group_by(col(TrainingParticipant.child_id))
         .subquery("trained")
     )
     born_after = period.first_day.replace(year=period.first_day.year - CHILD_AGE_LIMIT)
     stmt = (
         sa.select(
-            Child.commune_code,
+            col(Child.commune_code),
             sa.func.count().label("registered"),
-            sa.func.sum(sa.case((Child.created_at >= period.start, 1), else_=0)).label("new"),  # type: ignore[operator]
+            sa.func.sum(sa.case((col(Child.created_at) >= period.start, 1), else_=0)).label("new"),  # type: ignore[operator]
             sa.func.sum(sa.func.coalesce(flags.c.reached, 0)).label("reached"),
             sa.func.sum(sa.func.coalesce(flags.c.health, 0)).label("health"),
             sa.func.count(trained.c.child_id).label("caregivers"),
         )
-        .join(Unit, Unit.code == Child.commune_code)
-        .outerjoin(flags, flags.c.child_id == Child.id)
-        .outerjoin(trained, trained.c.child_id == Child.id)
+        .join(Unit, col(Unit.code) == col(Child.commune_code))
+        .outerjoin(flags, flags.c.child_id == col(Child.id))
+        .outerjoin(trained, trained.c.child_id == col(Child.id))
         .where(
-            _in_scope(Unit.path, root_path),
-            Child.created_at < period.end,  # type: ignore[operator]
-            Child.date_of_birth > born_after,  # type: ignore[operator]
-            _json_array_nonempty(Child.disability_types, dialect),
+            _in_scope(col(Unit.path), root_path),
+            col(Child.created_at) < period.end,  # type: ignore[operator]
+            col(Child.date_of_birth) > born_after,  # type: ignore[operator]
+            _json_array_nonempty(col(Child.disability_types), dialect),
         )
-        .group_by(Child.commune_code)
+        .group_by(col(Child.commune_code))
     )
     return {
         r.commune_code: {"registered": int(r.registered), "new": int(r.new or 0), "reached": int(r.reached or 0),
@@ -220,29 +220,33 @@ def _children_counts(
 
 def _staff_counts(session: Session, root_path: str, period: Period) -> dict[str, dict[str, int]]:
     attended = (
-        sa.select(TrainingParticipant.unit_code, TrainingParticipant.person_name, TrainingParticipant.kind)
-        .join(TrainingSession, TrainingSession.id == TrainingParticipant.session_id)
-        .where(
-            TrainingParticipant.kind.in_(("official", "collaborator")),  # type: ignore[attr-defined]
-            TrainingSession.held_on < period.end_day,  # type: ignore[operator]
+        sa.select(
+            col(TrainingParticipant.unit_code), col(TrainingParticipant.person_name), col(TrainingParticipant.kind)
         )
-        .group_by(TrainingParticipant.unit_code, TrainingParticipant.person_name, TrainingParticipant.kind)
+        .join(TrainingSession, col(TrainingSession.id) == col(TrainingParticipant.session_id))
+        .where(
+            col(TrainingParticipant.kind).in_(("official", "collaborator")),  # type: ignore[attr-defined]
+            col(TrainingSession.held_on) < period.end_day,  # type: ignore[operator]
+        )
+        .group_by(
+            col(TrainingParticipant.unit_code), col(TrainingParticipant.person_name), col(TrainingParticipant.kind)
+        )
         .subquery("attended")
     )
     stmt = (
         sa.select(
-            StaffRoster.unit_code,
+            col(StaffRoster.unit_code),
             sa.func.count().label("roster"),
             sa.func.count(attended.c.person_name).label("trained"),
         )
-        .join(Unit, Unit.code == StaffRoster.unit_code)
+        .join(Unit, col(Unit.code) == col(StaffRoster.unit_code))
         .outerjoin(attended, sa.and_(
-            attended.c.unit_code == StaffRoster.unit_code,
-            attended.c.person_name == StaffRoster.person_name,
-            attended.c.kind == StaffRoster.kind,
+            attended.c.unit_code == col(StaffRoster.unit_code),
+            attended.c.person_name == col(StaffRoster.person_name),
+            attended.c.kind == col(StaffRoster.kind),
         ))
-        .where(_in_scope(Unit.path, root_path))
-        .group_by(StaffRoster.unit_code)
+        .where(_in_scope(col(Unit.path), root_path))
+        .group_by(col(StaffRoster.unit_code))
     )
     return {r.unit_code: {"roster": int(r.roster), "trained": int(r.trained)} for r in session.execute(stmt)}
 
@@ -250,7 +254,7 @@ def _staff_counts(session: Session, root_path: str, period: Period) -> dict[str,
 def _network_counts(session: Session, root_path: str, plan: ProvincePlan) -> dict[str, dict[str, int]]:
     """Per commune in scope: 1 when every group of the plan is offered by an active covering agency."""
     pairs = [(group, domain) for group, domains in plan.network_groups.items() for domain in domains]
-    communes = sa.select(Unit.code).where(Unit.level == "commune", _in_scope(Unit.path, root_path))
+    communes = sa.select(col(Unit.code)).where(col(Unit.level) == "commune", _in_scope(col(Unit.path), root_path))
     if not pairs:
         return {code: {"communes": 1, "linked": 0} for code in session.execute(communes).scalars()}
     groups = sa.values(sa.column("grp", sa.String), sa.column("domain", sa.String), name="grp",
@@ -258,13 +262,13 @@ def _network_counts(session: Session, root_path: str, plan: ProvincePlan) -> dic
     lineage = lineage_cte(root_path)
     # which groups each unit that has agencies offers (a small set), then inherited down to the communes
     offered = (
-        sa.select(AgencyArea.unit_code.label("unit_code"), groups.c.grp.label("grp"))
-        .join(Agency, Agency.code == AgencyArea.agency_code)
-        .join(AgencyService, AgencyService.agency_code == Agency.code)
-        .join(ServiceType, ServiceType.code == AgencyService.service_code)
-        .join(groups, groups.c.domain == ServiceType.domain)
-        .where(Agency.status == "active")
-        .group_by(AgencyArea.unit_code, groups.c.grp)
+        sa.select(col(AgencyArea.unit_code).label("unit_code"), groups.c.grp.label("grp"))
+        .join(Agency, col(Agency.code) == col(AgencyArea.agency_code))
+        .join(AgencyService, col(AgencyService.agency_code) == col(Agency.code))
+        .join(ServiceType, col(ServiceType.code) == col(AgencyService.service_code))
+        .join(groups, groups.c.domain == col(ServiceType.domain))
+        .where(col(Agency.status) == "active")
+        .group_by(col(AgencyArea.unit_code), groups.c.grp)
         .subquery("offered")
     )
     covered = (
@@ -274,9 +278,9 @@ def _network_counts(session: Session, root_path: str, plan: ProvincePlan) -> dic
         .subquery("covered")
     )
     stmt = (
-        sa.select(Unit.code, sa.func.coalesce(covered.c.groups, 0).label("groups"))
-        .outerjoin(covered, covered.c.unit_code == Unit.code)
-        .where(Unit.level == "commune", _in_scope(Unit.path, root_path))
+        sa.select(col(Unit.code), sa.func.coalesce(covered.c.groups, 0).label("groups"))
+        .outerjoin(covered, covered.c.unit_code == col(Unit.code))
+        .where(col(Unit.level) == "commune", _in_scope(col(Unit.path), root_path))
     )
     needed = len(plan.network_groups)
     return {r.code: {"communes": 1, "linked": int(r.groups >= needed)} for r in session.execute(stmt)}
@@ -284,35 +288,35 @@ def _network_counts(session: Session, root_path: str, plan: ProvincePlan) -> dic
 
 def _referral_counts(session: Session, root_path: str, period: Period) -> dict[str, dict[str, int]]:
     late = (
-        sa.select(Deadline.referral_id.label("referral_id"))  # type: ignore[union-attr]
+        sa.select(col(Deadline.referral_id).label("referral_id"))  # type: ignore[union-attr]
         .where(
-            Deadline.referral_id.is_not(None),  # type: ignore[union-attr]
-            Deadline.due_at < period.end,  # type: ignore[operator]
-            Deadline.opened_at < period.end,  # type: ignore[operator]
-            sa.or_(Deadline.closed_at.is_(None), Deadline.due_at < Deadline.closed_at),  # type: ignore[union-attr,operator]
+            col(Deadline.referral_id).is_not(None),  # type: ignore[union-attr]
+            col(Deadline.due_at) < period.end,  # type: ignore[operator]
+            col(Deadline.opened_at) < period.end,  # type: ignore[operator]
+            sa.or_(col(Deadline.closed_at).is_(None), col(Deadline.due_at) < col(Deadline.closed_at)),  # type: ignore[union-attr,operator]
         )
-        .group_by(Deadline.referral_id)
+        .group_by(col(Deadline.referral_id))
         .subquery("late")
     )
-    case_unit = sa.orm.aliased(Unit)
-    completed = sa.and_(Referral.state == "completed", Referral.ended_at < period.end)  # type: ignore[operator]
+    case_unit: Any = sa.orm.aliased(Unit)
+    completed = sa.and_(col(Referral.state) == "completed", col(Referral.ended_at) < period.end)  # type: ignore[operator]
     stmt = (
         sa.select(
-            Case.unit_code,
+            col(Case.unit_code),
             sa.func.count().label("requested"),
             sa.func.sum(sa.case((completed, 1), else_=0)).label("completed"),
             sa.func.count(late.c.referral_id).label("overdue"),
-            sa.func.sum(sa.case((Referral.accepted_at < period.end, 1), else_=0)).label("accepted"),  # type: ignore[operator]
+            sa.func.sum(sa.case((col(Referral.accepted_at) < period.end, 1), else_=0)).label("accepted"),  # type: ignore[operator]
         )
-        .join(Case, Case.id == Referral.case_id)
-        .join(case_unit, case_unit.code == Case.unit_code)
-        .outerjoin(late, late.c.referral_id == Referral.id)
+        .join(Case, col(Case.id) == col(Referral.case_id))
+        .join(case_unit, case_unit.code == col(Case.unit_code))
+        .outerjoin(late, late.c.referral_id == col(Referral.id))
         .where(
             _in_scope(case_unit.path, root_path),
-            Referral.requested_at >= period.start,  # type: ignore[operator]
-            Referral.requested_at < period.end,  # type: ignore[operator]
+            col(Referral.requested_at) >= period.start,  # type: ignore[operator]
+            col(Referral.requested_at) < period.end,  # type: ignore[operator]
         )
-        .group_by(Case.unit_code)
+        .group_by(col(Case.unit_code))
     )
     return {
         r.unit_code: {"requested": int(r.requested), "completed": int(r.completed or 0), "overdue": int(r.overdue),
@@ -330,22 +334,22 @@ def _median_days_to_accept(
     within their unit and the median is the mean of the one or two middle rows.
     """
     first, last = period.first_day - timedelta(days=1), period.last_day
-    asked = cumulative_sql(Referral.requested_at, first=first, last=last, dialect=dialect, tz=tz)
-    taken = cumulative_sql(Referral.accepted_at, first=first, last=last, dialect=dialect, tz=tz)
-    case_unit = sa.orm.aliased(Unit)
+    asked = cumulative_sql(col(Referral.requested_at), first=first, last=last, dialect=dialect, tz=tz)
+    taken = cumulative_sql(col(Referral.accepted_at), first=first, last=last, dialect=dialect, tz=tz)
+    case_unit: Any = sa.orm.aliased(Unit)
     durations = (
         sa.select(
-            Case.unit_code.label("unit_code"),  # type: ignore[attr-defined]
+            col(Case.unit_code).label("unit_code"),  # type: ignore[attr-defined]
             (taken - asked).label("days"),
         )
         .select_from(Referral)
-        .join(Case, Case.id == Referral.case_id)
-        .join(case_unit, case_unit.code == Case.unit_code)
+        .join(Case, col(Case.id) == col(Referral.case_id))
+        .join(case_unit, case_unit.code == col(Case.unit_code))
         .where(
             _in_scope(case_unit.path, root_path),
-            Referral.requested_at >= period.start,  # type: ignore[operator]
-            Referral.requested_at < period.end,  # type: ignore[operator]
-            Referral.accepted_at < period.end,  # type: ignore[operator]
+            col(Referral.requested_at) >= period.start,  # type: ignore[operator]
+            col(Referral.requested_at) < period.end,  # type: ignore[operator]
+            col(Referral.accepted_at) < period.end,  # type: ignore[operator]
         )
         .cte("durations")
     )
@@ -472,7 +476,8 @@ def _breakdown(
     for start in range(0, len(code_list), 1000):  # stay under SQLite's bound-parameter limit
         chunk = code_list[start:start + 1000]
         for code, name_vi, name_en, level, path in session.execute(
-            sa.select(Unit.code, Unit.name_vi, Unit.name_en, Unit.level, Unit.path).where(Unit.code.in_(chunk))  # type: ignore[attr-defined]
+            sa.select(col(Unit.code), col(Unit.name_vi), col(Unit.name_en), col(Unit.level), col(Unit.path))
+            .where(col(Unit.code).in_(chunk))
         ):
             names[code] = (name_vi, name_en or name_vi, level, path)
     rows = []

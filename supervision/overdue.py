@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 import supervision.messages  # noqa: F401  (registers the messages)
 from engine.audit import append_event
@@ -91,7 +91,7 @@ def unit_path(session: Session, unit_code: str) -> str:
     """The materialised path of a unit ('/' for the whole country); an unknown code is refused."""
     if unit_code == NATIONAL:
         return "/"
-    path = session.execute(sa.select(Unit.path).where(Unit.code == unit_code)).scalar_one_or_none()
+    path = session.execute(sa.select(col(Unit.path)).where(col(Unit.code) == unit_code)).scalar_one_or_none()
     if path is None:
         raise InvalidInput("supervision.unit_unknown", unit=unit_code)
     return path
@@ -103,11 +103,11 @@ def _dialect(session: Session) -> str:
 
 def _open_overdue_conditions(as_of: datetime, root_path: str) -> list[sa.ColumnElement[bool]]:
     return [
-        Deadline.opened_at <= as_of,  # type: ignore[operator]
-        sa.or_(Deadline.closed_at.is_(None), Deadline.closed_at > as_of),  # type: ignore[union-attr,operator]
-        Deadline.due_at < as_of,  # type: ignore[operator]
-        sa.or_(Deadline.paused_at.is_(None), Deadline.paused_at > as_of),  # type: ignore[union-attr,operator]
-        Unit.path.like(root_path + "%"),  # type: ignore[attr-defined]
+        col(Deadline.opened_at) <= as_of,  # type: ignore[operator]
+        sa.or_(col(Deadline.closed_at).is_(None), col(Deadline.closed_at) > as_of),  # type: ignore[union-attr,operator]
+        col(Deadline.due_at) < as_of,  # type: ignore[operator]
+        sa.or_(col(Deadline.paused_at).is_(None), col(Deadline.paused_at) > as_of),  # type: ignore[union-attr,operator]
+        col(Unit.path).like(root_path + "%"),  # type: ignore[attr-defined]
     ]
 
 
@@ -115,24 +115,24 @@ def _items_subquery(session: Session, *, root_path: str, as_of: datetime, tz: st
     """One row per overdue item with its aging and escalations; None when nothing is overdue."""
     conditions = _open_overdue_conditions(as_of, root_path)
     earliest = session.execute(
-        sa.select(sa.func.min(Deadline.due_at))
-        .join(Case, Case.id == Deadline.case_id)
-        .join(Unit, Unit.code == Case.unit_code)
+        sa.select(sa.func.min(col(Deadline.due_at)))
+        .join(Case, col(Case.id) == col(Deadline.case_id))
+        .join(Unit, col(Unit.code) == col(Case.unit_code))
         .where(*conditions)
     ).scalar_one_or_none()
     if earliest is None:
         return None
     first_day, as_of_day = local_day(earliest, tz), local_day(as_of, tz)
     as_of_cum = cumulative_counts(first_day, as_of_day)[-1]
-    due_cum = cumulative_sql(Deadline.due_at, first=first_day, last=as_of_day, dialect=_dialect(session), tz=tz)
+    due_cum = cumulative_sql(col(Deadline.due_at), first=first_day, last=as_of_day, dialect=_dialect(session), tz=tz)
     fired = (
         sa.select(
-            Escalation.deadline_id.label("deadline_id"),
+            col(Escalation.deadline_id).label("deadline_id"),
             sa.func.count().label("n"),
-            sa.func.max(Escalation.fired_at).label("last_at"),
+            sa.func.max(col(Escalation.fired_at)).label("last_at"),
         )
-        .where(Escalation.fired_at <= as_of)  # type: ignore[operator]
-        .group_by(Escalation.deadline_id)
+        .where(col(Escalation.fired_at) <= as_of)  # type: ignore[operator]
+        .group_by(col(Escalation.deadline_id))
         .subquery("fired")
     )
     days_late = (sa.literal(as_of_cum) - due_cum).label("days_late")
@@ -141,26 +141,26 @@ def _items_subquery(session: Session, *, root_path: str, as_of: datetime, tz: st
     ).label("bucket")
     return (
         sa.select(
-            Deadline.id.label("deadline_id"),  # type: ignore[union-attr]
-            Deadline.case_id,
-            Deadline.referral_id,
-            Deadline.policy_key,
-            Deadline.owner_user_id,
-            Deadline.opened_at,
-            Deadline.due_at,
-            sa.func.coalesce(Deadline.owner_agency_code, Referral.agency_code).label("agency_code"),
-            Case.unit_code.label("unit_code"),  # type: ignore[attr-defined]
-            Unit.path.label("unit_path"),  # type: ignore[attr-defined]
-            Referral.domain.label("domain"),  # type: ignore[attr-defined]
+            col(Deadline.id).label("deadline_id"),  # type: ignore[union-attr]
+            col(Deadline.case_id),
+            col(Deadline.referral_id),
+            col(Deadline.policy_key),
+            col(Deadline.owner_user_id),
+            col(Deadline.opened_at),
+            col(Deadline.due_at),
+            sa.func.coalesce(col(Deadline.owner_agency_code), col(Referral.agency_code)).label("agency_code"),
+            col(Case.unit_code).label("unit_code"),  # type: ignore[attr-defined]
+            col(Unit.path).label("unit_path"),  # type: ignore[attr-defined]
+            col(Referral.domain).label("domain"),  # type: ignore[attr-defined]
             days_late,
             bucket,
             sa.func.coalesce(fired.c.n, 0).label("escalations"),
             fired.c.last_at.label("last_escalation_at"),
         )
-        .join(Case, Case.id == Deadline.case_id)
-        .join(Unit, Unit.code == Case.unit_code)
-        .outerjoin(Referral, Referral.id == Deadline.referral_id)
-        .outerjoin(fired, fired.c.deadline_id == Deadline.id)
+        .join(Case, col(Case.id) == col(Deadline.case_id))
+        .join(Unit, col(Unit.code) == col(Case.unit_code))
+        .outerjoin(Referral, col(Referral.id) == col(Deadline.referral_id))
+        .outerjoin(fired, fired.c.deadline_id == col(Deadline.id))
         .where(*conditions)
         .subquery("overdue")
     )
@@ -173,12 +173,12 @@ def lineage_cte(root_path: str) -> Any:
     than comparing every unit's path with every other's.
     """
     base = (
-        sa.select(Unit.code.label("unit_code"), Unit.code.label("ancestor_code"),  # type: ignore[attr-defined]
-                  Unit.parent_code.label("next_code"))  # type: ignore[union-attr]
-        .where(Unit.path.like(root_path + "%"))  # type: ignore[attr-defined]
+        sa.select(col(Unit.code).label("unit_code"), col(Unit.code).label("ancestor_code"),  # type: ignore[attr-defined]
+                  col(Unit.parent_code).label("next_code"))  # type: ignore[union-attr]
+        .where(col(Unit.path).like(root_path + "%"))  # type: ignore[attr-defined]
         .cte("lineage", recursive=True)
     )
-    parent = sa.orm.aliased(Unit)
+    parent: Any = sa.orm.aliased(Unit)
     step = sa.select(base.c.unit_code, parent.code, parent.parent_code).join(parent, parent.code == base.c.next_code)
     return base.union_all(step)
 
@@ -195,7 +195,7 @@ def _group_rows(session: Session, items: Any, grouping: str, root_path: str) -> 
     if grouping == "unit":
         # every item counts for its own unit and each ancestor up to the audited unit (equality joins)
         lineage = lineage_cte(root_path)
-        ancestor = sa.orm.aliased(Unit)
+        ancestor: Any = sa.orm.aliased(Unit)
         stmt = (
             sa.select(ancestor.code, ancestor.name_vi, ancestor.name_en, ancestor.level, ancestor.depth, *sums)
             .select_from(items)
@@ -207,16 +207,18 @@ def _group_rows(session: Session, items: Any, grouping: str, root_path: str) -> 
         )
     elif grouping == "agency":
         stmt = (
-            sa.select(items.c.agency_code, Agency.name_vi, Agency.name_en, sa.null(), sa.null(), *sums)
-            .outerjoin(Agency, Agency.code == items.c.agency_code)
-            .group_by(items.c.agency_code, Agency.name_vi, Agency.name_en)
+            sa.select(items.c.agency_code, col(Agency.name_vi), col(Agency.name_en), sa.null(), sa.null(), *sums)
+            .outerjoin(Agency, col(Agency.code) == items.c.agency_code)
+            .group_by(items.c.agency_code, col(Agency.name_vi), col(Agency.name_en))
             .order_by(sa.desc("total"), items.c.agency_code)
         )
     elif grouping == "domain":
         stmt = (
-            sa.select(items.c.domain, ServiceDomain.name_vi, ServiceDomain.name_en, sa.null(), sa.null(), *sums)
-            .outerjoin(ServiceDomain, ServiceDomain.code == items.c.domain)
-            .group_by(items.c.domain, ServiceDomain.name_vi, ServiceDomain.name_en)
+            sa.select(
+                items.c.domain, col(ServiceDomain.name_vi), col(ServiceDomain.name_en), sa.null(), sa.null(), *sums
+            )
+            .outerjoin(ServiceDomain, col(ServiceDomain.code) == items.c.domain)
+            .group_by(items.c.domain, col(ServiceDomain.name_vi), col(ServiceDomain.name_en))
             .order_by(sa.desc("total"), items.c.domain)
         )
     elif grouping == "step":
@@ -402,13 +404,13 @@ def can_supervise(session: Session, actor: Actor, unit_code: str) -> bool:
     if actor.role not in SUPERVISING_ROLES or not actor.unit_code:
         return False
     wanted = [actor.unit_code, unit_code]
-    paths = dict(session.execute(sa.select(Unit.code, Unit.path).where(Unit.code.in_(wanted))).all())  # type: ignore[attr-defined]
+    paths = dict(session.execute(sa.select(col(Unit.code), col(Unit.path)).where(col(Unit.code).in_(wanted))).all())  # type: ignore[attr-defined]
     own, target = paths.get(actor.unit_code), paths.get(unit_code)
     return own is not None and target is not None and target.startswith(own)
 
 
 def audit_notes(session: Session, *, case_id: int, referral_id: int | None = None) -> list[Event]:
-    stmt = sa.select(Event).where(Event.entity == "audit", Event.case_id == case_id)
+    stmt = sa.select(Event).where(col(Event.entity) == "audit", col(Event.case_id) == case_id)
     if referral_id is not None:
-        stmt = stmt.where(Event.referral_id == referral_id)
-    return list(session.execute(stmt.order_by(Event.id)).scalars())
+        stmt = stmt.where(col(Event.referral_id) == referral_id)
+    return list(session.execute(stmt.order_by(col(Event.id))).scalars())

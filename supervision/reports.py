@@ -1,6 +1,6 @@
 """Periodic reports: generated, stored in the ``report`` table, and written as Excel, CSV or JSON.
 
-A stored report keeps everything its files need (``Report.content``), so a file can be written again later
+A stored report keeps everything its files need (``col(Report.content)``), so a file can be written again later
 exactly as it was generated. The Excel file has Vietnamese headers, one sheet per section, numbers as
 numbers and shares as numbers with a percentage format.
 """
@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from openpyxl import Workbook
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 import supervision.messages  # noqa: F401  (registers the messages)
 from engine.children import subtree_condition
@@ -93,10 +93,10 @@ def list_reports(session: Session, *, within_unit: str | None = None, period: st
     """Stored reports, newest first; ``within_unit`` keeps those of units in that unit's subtree."""
     stmt = sa.select(Report)
     if within_unit is not None:
-        stmt = stmt.where(subtree_condition(Report.unit_code, within_unit))
+        stmt = stmt.where(subtree_condition(col(Report.unit_code), within_unit))
     if period is not None:
-        stmt = stmt.where(Report.period == period.upper())
-    stmt = stmt.order_by(sa.desc(Report.generated_at), sa.desc(Report.id)).limit(limit)  # type: ignore[arg-type]
+        stmt = stmt.where(col(Report.period) == period.upper())
+    stmt = stmt.order_by(sa.desc(col(Report.generated_at)), sa.desc(col(Report.id))).limit(limit)  # type: ignore[arg-type]
     return list(session.execute(stmt).scalars())
 
 
@@ -147,7 +147,7 @@ def write_xlsx(report: Report, path: Path | str) -> Path:
 
     units = workbook.create_sheet(SHEET_UNITS)
     headers = ["Mã đơn vị", "Tên đơn vị", "Cấp"]
-    kinds = []
+    kinds: list[tuple[str, tuple[str, ...], str]] = []
     for key, meta in INDICATORS.items():
         if meta["kind"] == "count":
             headers.append(meta["vi"])
@@ -289,10 +289,10 @@ def due_reports(session: Session, today: date, units: list[str] | None = None) -
             continue
         periods.append(label)
     if units is None:
-        units = list(session.execute(sa.select(Unit.code).where(Unit.parent_code.is_(None)).order_by(Unit.code))  # type: ignore[union-attr]
-                     .scalars())
+        provinces = sa.select(col(Unit.code)).where(col(Unit.parent_code).is_(None)).order_by(col(Unit.code))
+        units = list(session.execute(provinces).scalars())
     rows = session.execute(
-        sa.select(Report.unit_code, Report.period).where(Report.period.in_(periods))  # type: ignore[attr-defined]
+        sa.select(col(Report.unit_code), col(Report.period)).where(col(Report.period).in_(periods))  # type: ignore[attr-defined]
     )
     existing = {(unit, period) for unit, period in rows}
     return [(unit, period) for unit in units for period in periods if (unit, period) not in existing]

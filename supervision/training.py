@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 import sqlalchemy as sa
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 import supervision.messages  # noqa: F401  (registers the messages)
 from engine.errors import InvalidInput, NotFound, TransitionRefused
@@ -97,8 +97,8 @@ def add_roster_person(session: Session, *, actor: Actor, unit_code: str, person_
         raise InvalidInput("supervision.training_kind", kind=kind)
     name = _name(person_name)
     taken = session.execute(
-        sa.select(StaffRoster.id).where(
-            StaffRoster.unit_code == unit_code, StaffRoster.kind == kind, StaffRoster.person_name == name
+        sa.select(col(StaffRoster.id)).where(
+            col(StaffRoster.unit_code) == unit_code, col(StaffRoster.kind) == kind, col(StaffRoster.person_name) == name
         )
     ).first()
     if taken is not None:

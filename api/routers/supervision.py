@@ -41,7 +41,9 @@ from supervision.reports import (
 
 router = APIRouter()
 
-NOT_FOUND = {404: {"description": "not a supervisor, or the unit / record lies outside your area"}}
+NOT_FOUND: dict[int | str, dict[str, Any]] = {
+    404: {"description": "not a supervisor, or the unit / record lies outside your area"},
+}
 BucketName = Literal["1-3", "4-10", "11-30", "31+"]
 Grouping = Literal["agency", "unit", "domain", "step"]
 assert {b for b, _, _ in BUCKETS} == set(BucketName.__args__)  # type: ignore[attr-defined]
