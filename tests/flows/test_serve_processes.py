@@ -3,6 +3,7 @@ deployments on a real Prefect server, and SIGTERM leaves no process behind."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -138,13 +139,16 @@ def test_background_and_a_second_worker_serve_and_stop_cleanly(tmp_path: Path, s
     env = _env(tmp_path, sqlite_url)
     serve = subprocess.Popen([sys.executable, "-c", BACKGROUND_MAIN], env=env, cwd=ROOT, stdout=subprocess.PIPE)
     second: subprocess.Popen[bytes] | None = None
+    seen: set[int] = set()  # every process seen in the tree, for the cleanup when an assertion fails
     try:
         assert serve.stdout is not None
         line = serve.stdout.readline().decode().split()
+        seen |= descendant_pids({serve.pid})
         assert line[:1] == ["ready"], f"the background mode did not start: {line}"
         api_url = line[1]
         found = _wait(lambda: _deployments(api_url) if len(_deployments(api_url)) >= 2 else None, 60,
                       "the worker to register its deployments")
+        seen |= descendant_pids({serve.pid})
         assert isinstance(found, dict)
         assert {"sweep-deadlines", "schedule-reviews"} <= set(found)
         sweep = found["sweep-deadlines"]
@@ -170,9 +174,19 @@ def test_background_and_a_second_worker_serve_and_stop_cleanly(tmp_path: Path, s
         assert len(tree) >= 3  # this process, the Prefect server, the worker
         _stop_and_check(serve, tree | descendant_pids(tree))
     finally:
+        # SIGTERM first, so the background handle stops what it started; then nothing may survive.
         for proc in (second, serve):
             if proc is not None and proc.poll() is None:
-                proc.kill()
+                seen |= descendant_pids({proc.pid})
+                proc.terminate()
+                try:
+                    proc.wait(timeout=60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+        for pid in seen:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                if is_alive(pid):
+                    os.kill(pid, signal.SIGKILL)
 
 
 def test_stop_all_reaches_a_server_still_starting(tmp_path: Path, sqlite_url: str) -> None:
