@@ -25,6 +25,7 @@ from api.pages.common import (
     not_found,
     outcome_label,
     pick,
+    reason_label,
     render,
     roles,
     scoped_case,
@@ -240,7 +241,7 @@ def timeline_entries(s: Session, ctx: PageContext, events: list[Event]) -> list[
             "to": state_label(entity, e.to_state, ctx.lang),
             "moves": e.from_state is not None or e.to_state is not None,
             "who": people.get(e.actor_id, e.actor_role or "") if e.actor_id else (e.actor_role or ""),
-            "reason": e.reason,
+            "reason": reason_label(e.reason, ctx.lang),
         })
     return entries
 

@@ -220,9 +220,18 @@ def task_label(kind: str, referral: bool, lang: str) -> str:
 def outcome_label(referral: Referral, lang: str) -> str:
     if referral.outcome:
         return pick(OUTCOME_LABELS.get(referral.outcome), lang, referral.outcome)
-    if referral.reason_code:
-        return pick(REASON_LABELS.get(referral.reason_code), lang, referral.reason_code)
+    if referral.reason_code in REASON_LABELS:
+        return pick(REASON_LABELS[referral.reason_code], lang, referral.reason_code)
     return ""
+
+
+def reason_label(reason: str | None, lang: str) -> str | None:
+    """A reason given as a code (no_capacity, goals_met...) in words; free text stays as written."""
+    if not reason:
+        return reason
+    if reason in REASON_LABELS:
+        return pick(REASON_LABELS[reason], lang, reason)
+    return translated(f"page.reason.{reason}", lang, reason)
 
 
 def user_names(s: Session, ids: set[int | None]) -> dict[int | None, str]:
