@@ -67,9 +67,11 @@ def generate_report(
 def announce_report(session: Session, report: Report, *, base_url: str, due_at: datetime | None = None) -> bool:
     """Tell the unit's supervisors the report is ready (once per report: the dedupe key names it)."""
     data = report.content["indicators"]
+    download_path = f"/api/v1/reports/{report.id}/download?format=xlsx"
     context = {
         "period": report.period, "unit_name_vi": data["unit_name_vi"], "unit_name_en": data["unit_name_en"],
-        "link": f"{base_url.rstrip('/')}/api/v1/reports/{report.id}/download?format=xlsx", "report_id": report.id,
+        # the renderer joins link_path to the delivery's base URL; link is the absolute address for other readers
+        "link_path": download_path, "link": f"{base_url.rstrip('/')}{download_path}", "report_id": report.id,
     }
     if due_at is not None:
         context["due_at"] = due_at.isoformat()

@@ -20,6 +20,7 @@ from sqlmodel import select
 from engine.db import transaction
 from engine.errors import InvalidInput
 from engine.models import Outbox, Report
+from notifications.render import render
 from supervision.reports import (
     SHEET_ABOUT,
     SHEET_OVERDUE_AGENCY,
@@ -98,7 +99,10 @@ def test_report_is_stored_announced_and_written_as_csv_and_json(db: Engine, tmp_
     assert [(n.recipient_kind, n.recipient_ref, n.dedupe_key) for n in notices] == [
         ("unit_role", f"{DEMO_PROVINCE}:supervisor", f"report:{report_id}")
     ]
-    assert notices[0].context["link"].endswith(f"/api/v1/reports/{report_id}/download?format=xlsx")
+    assert notices[0].context["link_path"] == f"/api/v1/reports/{report_id}/download?format=xlsx"
+    title, body = render("report_ready", "vi", notices[0].context, base_url="https://ketnoi.example.vn")
+    assert title == "[Kết Nối] Báo cáo kỳ 2026-H1 đã sẵn sàng"
+    assert f"https://ketnoi.example.vn/api/v1/reports/{report_id}/download?format=xlsx" in body
 
     with csv_path.open(encoding="utf-8-sig", newline="") as handle:
         lines = list(csv.DictReader(handle))
