@@ -183,63 +183,80 @@ def lineage_cte(root_path: str) -> Any:
     return base.union_all(step)
 
 
-def _bucket_sums(items: Any) -> list[Any]:
-    return [
-        sa.func.sum(sa.case((items.c.bucket == name, 1), else_=0)).label(f"b{i}")
-        for i, (name, _, _) in enumerate(BUCKETS)
-    ]
+def _roll_up(session: Session, items: Any, group_by: tuple[str, ...] | list[str], root_path: str,
+             audit: OverdueAudit) -> None:
+    """One aggregate query at the finest grain (agency, unit, domain, step, bucket), then the roll-ups.
+
+    The items are aged once; the few thousand aggregated rows are then summed per grouping (and per
+    ancestor unit, from the units' paths) instead of re-running the aging query for every grouping.
+    """
+    fine = session.execute(
+        sa.select(items.c.agency_code, items.c.unit_code, items.c.domain, items.c.policy_key, items.c.bucket,
+                  sa.func.count().label("n"), sa.func.sum(items.c.escalations).label("esc"))
+        .group_by(items.c.agency_code, items.c.unit_code, items.c.domain, items.c.policy_key, items.c.bucket)
+    ).all()
+    empty = {name: 0 for name, _, _ in BUCKETS}
+    sums: dict[str, dict[str | None, dict[str, Any]]] = {g: {} for g in group_by}
+    unit_paths = _paths(session, {r.unit_code for r in fine})
+    for row in fine:
+        n, esc = int(row.n), int(row.esc or 0)
+        audit.total += n
+        audit.escalations += esc
+        audit.buckets[row.bucket] += n
+        keys: dict[str, list[str | None]] = {
+            "agency": [row.agency_code], "domain": [row.domain], "step": [row.policy_key],
+            "unit": [code for code in unit_paths.get(row.unit_code, "").split("/") if code],  # itself and ancestors
+        }
+        for grouping in group_by:
+            for key in keys[grouping]:
+                cell = sums[grouping].setdefault(key, {"total": 0, "esc": 0, "buckets": dict(empty)})
+                cell["total"] += n
+                cell["esc"] += esc
+                cell["buckets"][row.bucket] += n
+    for grouping in group_by:
+        audit.groups[grouping] = _named_groups(session, grouping, sums[grouping], root_path)
 
 
-def _group_rows(session: Session, items: Any, grouping: str, root_path: str) -> list[OverdueGroup]:
-    sums = [sa.func.count().label("total"), *_bucket_sums(items), sa.func.sum(items.c.escalations).label("esc")]
+def _paths(session: Session, codes: set[str]) -> dict[str, str]:
+    found: dict[str, str] = {}
+    ordered = sorted(codes)
+    for start in range(0, len(ordered), 1000):  # stay under SQLite's bound-parameter limit
+        chunk = ordered[start:start + 1000]
+        stmt = sa.select(col(Unit.code), col(Unit.path)).where(col(Unit.code).in_(chunk))
+        found.update({code: path for code, path in session.execute(stmt)})
+    return found
+
+
+def _named_groups(session: Session, grouping: str, sums: dict[str | None, dict[str, Any]],
+                  root_path: str) -> list[OverdueGroup]:
+    codes = [k for k in sums if k is not None]
+    names: dict[str, tuple[str, str, str | None, int]] = {}
     if grouping == "unit":
-        # every item counts for its own unit and each ancestor up to the audited unit (equality joins)
-        lineage = lineage_cte(root_path)
-        ancestor: Any = sa.orm.aliased(Unit)
-        stmt = (
-            sa.select(ancestor.code, ancestor.name_vi, ancestor.name_en, ancestor.level, ancestor.depth, *sums)
-            .select_from(items)
-            .join(lineage, lineage.c.unit_code == items.c.unit_code)
-            .join(ancestor, ancestor.code == lineage.c.ancestor_code)
-            .where(ancestor.path.like(root_path + "%"))  # type: ignore[attr-defined]
-            .group_by(ancestor.code, ancestor.name_vi, ancestor.name_en, ancestor.level, ancestor.depth)
-            .order_by(ancestor.depth, sa.desc("total"), ancestor.code)
-        )
+        stmt = sa.select(col(Unit.code), col(Unit.name_vi), col(Unit.name_en), col(Unit.level), col(Unit.depth),
+                         col(Unit.path)).where(col(Unit.code).in_(codes))
+        for code, name_vi, name_en, level, depth, path in session.execute(stmt):
+            if path.startswith(root_path):  # ancestors above the audited unit are not part of its audit
+                names[code] = (name_vi, name_en or name_vi, level, depth)
+        sums = {k: v for k, v in sums.items() if k in names}
     elif grouping == "agency":
-        stmt = (
-            sa.select(items.c.agency_code, col(Agency.name_vi), col(Agency.name_en), sa.null(), sa.null(), *sums)
-            .outerjoin(Agency, col(Agency.code) == items.c.agency_code)
-            .group_by(items.c.agency_code, col(Agency.name_vi), col(Agency.name_en))
-            .order_by(sa.desc("total"), items.c.agency_code)
-        )
+        stmt2 = sa.select(col(Agency.code), col(Agency.name_vi), col(Agency.name_en)).where(
+            col(Agency.code).in_(codes))
+        names = {code: (vi, en or vi, None, 0) for code, vi, en in session.execute(stmt2)}
     elif grouping == "domain":
-        stmt = (
-            sa.select(
-                items.c.domain, col(ServiceDomain.name_vi), col(ServiceDomain.name_en), sa.null(), sa.null(), *sums
-            )
-            .outerjoin(ServiceDomain, col(ServiceDomain.code) == items.c.domain)
-            .group_by(items.c.domain, col(ServiceDomain.name_vi), col(ServiceDomain.name_en))
-            .order_by(sa.desc("total"), items.c.domain)
-        )
-    elif grouping == "step":
-        stmt = (
-            sa.select(items.c.policy_key, items.c.policy_key, items.c.policy_key, sa.null(), sa.null(), *sums)
-            .group_by(items.c.policy_key)
-            .order_by(sa.desc("total"), items.c.policy_key)
-        )
-    else:
+        stmt3 = sa.select(col(ServiceDomain.code), col(ServiceDomain.name_vi), col(ServiceDomain.name_en))
+        names = {code: (vi, en, None, 0) for code, vi, en in session.execute(stmt3)}
+    elif grouping != "step":
         raise InvalidInput(detail=f"group_by must be among {', '.join(GROUPINGS)}")
     groups = []
-    for row in session.execute(stmt):
-        key, name_vi, name_en, level = row[0], row[1], row[2], row[3]
+    for key, cell in sums.items():
         if key is None:
-            name_vi, name_en = NO_AGENCY["vi"], NO_AGENCY["en"]
-        groups.append(OverdueGroup(
-            key=key, name_vi=name_vi or key, name_en=name_en or name_vi or key, total=int(row.total),
-            buckets={name: int(getattr(row, f"b{i}") or 0) for i, (name, _, _) in enumerate(BUCKETS)},
-            escalations=int(row.esc or 0), level=level,
-        ))
-    return groups
+            name_vi, name_en, level, depth = NO_AGENCY["vi"], NO_AGENCY["en"], None, 0
+        else:
+            name_vi, name_en, level, depth = names.get(key, (key, key, None, 0))
+        groups.append((depth, -cell["total"], key is None, key or "", OverdueGroup(
+            key=key, name_vi=name_vi, name_en=name_en, total=cell["total"], buckets=cell["buckets"],
+            escalations=cell["esc"], level=level)))
+    return [g for *_, g in sorted(groups, key=lambda t: t[:4])]
 
 
 def overdue_audit(
@@ -260,14 +277,10 @@ def overdue_audit(
     items = _items_subquery(session, root_path=root_path, as_of=as_of, tz=tz)
     if items is None:
         return audit
-    totals = session.execute(
-        sa.select(sa.func.count().label("total"), *_bucket_sums(items), sa.func.sum(items.c.escalations).label("esc"))
-    ).one()
-    audit.total = int(totals.total)
-    audit.buckets = {name: int(getattr(totals, f"b{i}") or 0) for i, (name, _, _) in enumerate(BUCKETS)}
-    audit.escalations = int(totals.esc or 0)
     for grouping in group_by:
-        audit.groups[grouping] = _group_rows(session, items, grouping, root_path)
+        if grouping not in GROUPINGS:
+            raise InvalidInput(detail=f"group_by must be among {', '.join(GROUPINGS)}")
+    _roll_up(session, items, group_by, root_path, audit)
     return audit
 
 
