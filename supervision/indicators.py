@@ -154,6 +154,14 @@ def _in_scope(path_column: Any, root_path: str) -> sa.ColumnElement[bool]:
     return sa.true() if root_path == "/" else path_column.like(root_path + "%")
 
 
+def _unit_in_scope(unit_code_column: Any, root_path: str) -> sa.ColumnElement[bool]:
+    """The record's unit (a non-null key to ``unit``) lies in the subtree: the same rows as joining ``unit`` and
+    filtering its path, without the join at all for the whole country (every unit is in scope)."""
+    if root_path == "/":
+        return sa.true()
+    return unit_code_column.in_(sa.select(col(Unit.code)).where(_in_scope(col(Unit.path), root_path)))
+
+
 # --- the queries (one per family of indicators) -------------------------------------------------------
 
 
@@ -166,7 +174,6 @@ def _children_counts(
         sa.not_(sa.and_(col(Referral.state).in_(REACHED_UNLESS_ENDED), col(Referral.ended_at) < period.end)),  # type: ignore[attr-defined,operator]
     )
     health = sa.and_(reached, col(Referral.domain).in_(plan.health_domains or ("",)))  # type: ignore[attr-defined]
-    case_unit: Any = sa.orm.aliased(Unit)
     flags = (
         sa.select(
             col(Case.child_id).label("child_id"),  # type: ignore[attr-defined]
@@ -174,8 +181,7 @@ def _children_counts(
             sa.func.max(sa.case((health, 1), else_=0)).label("health"),
         )
         .join(Referral, col(Referral.case_id) == col(Case.id))
-        .join(case_unit, case_unit.code == col(Case.unit_code))
-        .where(col(Referral.started_at) < period.end, _in_scope(case_unit.path, root_path))  # type: ignore[operator]
+        .where(col(Referral.started_at) < period.end, _unit_in_scope(col(Case.unit_code), root_path))  # type: ignore[operator]
         .group_by(col(Case.child_id))
         .subquery("flags")
     )
@@ -200,11 +206,10 @@ def _children_counts(
             sa.func.sum(sa.func.coalesce(flags.c.health, 0)).label("health"),
             sa.func.count(trained.c.child_id).label("caregivers"),
         )
-        .join(Unit, col(Unit.code) == col(Child.commune_code))
         .outerjoin(flags, flags.c.child_id == col(Child.id))
         .outerjoin(trained, trained.c.child_id == col(Child.id))
         .where(
-            _in_scope(col(Unit.path), root_path),
+            _unit_in_scope(col(Child.commune_code), root_path),
             col(Child.created_at) < period.end,  # type: ignore[operator]
             col(Child.date_of_birth) > born_after,  # type: ignore[operator]
             _json_array_nonempty(col(Child.disability_types), dialect),
@@ -421,10 +426,10 @@ def _referral_performance_postgresql(
     taken = cumulative_sql(col(Referral.accepted_at), first=first, last=last, dialect="postgresql", tz=tz)
     accepted = col(Referral.accepted_at) < period.end  # type: ignore[operator]
     completed = sa.and_(col(Referral.state) == "completed", col(Referral.ended_at) < period.end)  # type: ignore[operator]
-    case_unit: Any = sa.orm.aliased(Unit)
     rows = (
         sa.select(
-            col(Case.unit_code).label("unit_code"),  # type: ignore[attr-defined]
+            # grouped under the bytewise collation: the same groups, and sorting them is far cheaper
+            sa.collate(col(Case.unit_code), "C").label("unit_code"),
             sa.case((completed, 1), else_=0).label("completed"),
             late.c.referral_id.label("late"),
             sa.case((accepted, 1), else_=0).label("accepted"),
@@ -432,10 +437,9 @@ def _referral_performance_postgresql(
         )
         .select_from(Referral)
         .join(Case, col(Case.id) == col(Referral.case_id))
-        .join(case_unit, case_unit.code == col(Case.unit_code))
         .outerjoin(late, late.c.referral_id == col(Referral.id))
         .where(
-            _in_scope(case_unit.path, root_path),
+            _unit_in_scope(col(Case.unit_code), root_path),
             col(Referral.requested_at) >= period.start,  # type: ignore[operator]
             col(Referral.requested_at) < period.end,  # type: ignore[operator]
         )
