@@ -66,9 +66,117 @@ def _empty_json_array(dialect: str) -> sa.ColumnElement[Any]:
     return sa.func.jsonb_build_array() if dialect == "postgresql" else sa.func.json_array()
 
 
+def _nothing() -> dict[str, int]:
+    return {**dict.fromkeys(TEMPLATES, 0), "rungs_fired": 0, "outbox": 0, "tasks": 0}
+
+
 def sweep(session: Session, now: datetime) -> dict[str, int]:
     """Fire every rung due at ``now``; return counts by template, plus rungs fired, outbox rows and tasks."""
     dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return _sweep_postgresql(session, now)
+    return _sweep_portable(session, dialect, now)
+
+
+def _open_deadline(r: sa.Table) -> sa.ColumnElement[bool]:
+    """The rung's deadline is open and unpaused: looked up through its primary key, once per pending rung.
+
+    A correlated scalar subquery is never turned into a join, so the planner cannot choose to scan every
+    deadline for a few crossed rungs.
+    """
+    d = Deadline.__table__  # type: ignore[attr-defined]
+    running = (
+        sa.select(d.c.id)
+        .where(d.c.id == r.c.deadline_id, d.c.closed_at.is_(None), d.c.paused_at.is_(None))
+        .scalar_subquery()
+    )
+    return r.c.deadline_id == running
+
+
+def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
+    """The same sweep as one statement of chained data-modifying CTEs: each crossed rung is read once.
+
+    - a probe (``LIMIT 1`` on the partial index of pending rungs) returns at once when nothing is due;
+    - ``fired``: ``UPDATE deadline_rung ... RETURNING`` the crossed rungs of open, unpaused deadlines (a
+      concurrent sweep waits on the row lock, then sees ``fired_at`` set and skips the rung);
+    - ``esc``: ``INSERT INTO escalation ... SELECT FROM fired ... ON CONFLICT DO NOTHING RETURNING``;
+    - ``batch``: ``esc`` with the rung's time and its deadline (read once, by key), materialised once;
+    - ``recipients`` (from ``batch``), then ``INSERT INTO outbox`` and ``INSERT INTO task`` from it;
+    - the final ``SELECT`` counts the rows each part wrote.
+    The rows written, the counts and the dedupe keys are those of the portable path.
+    """
+    r, e = DeadlineRung.__table__, Escalation.__table__  # type: ignore[attr-defined]
+    d = Deadline.__table__  # type: ignore[attr-defined]
+    token = utcnow()
+    now_param = sa.literal(now, UTCDateTime)
+    token_param = sa.literal(token, UTCDateTime)
+    crossed = sa.and_(r.c.fired_at.is_(None), r.c.fire_at <= now_param)
+    conn = session.connection()
+
+    # Early exit: an index-only probe on the partial index of pending rungs.
+    if conn.execute(sa.select(sa.literal(1)).select_from(r).where(crossed).limit(1)).first() is None:
+        return _nothing()
+
+    # No guard against an escalation already recorded for a crossed rung: every escalation is written with its
+    # rung marked, in one transaction, so a pending rung never has one. Should such a pair be made by hand, the
+    # rung is marked here (the portable path leaves it pending) while nothing else is written nor counted.
+    fired = (
+        sa.update(r)
+        .where(crossed, _open_deadline(r))
+        .values(fired_at=now_param)
+        .returning(r.c.deadline_id, r.c.rung, r.c.action, r.c.audience, r.c.fire_at)
+        .cte("fired")
+    )
+    esc = (
+        postgresql.insert(e)
+        .from_select(
+            ["deadline_id", "rung", "action", "audience", "fired_at", "swept_at"],
+            sa.select(fired.c.deadline_id, fired.c.rung, fired.c.action, fired.c.audience, now_param, token_param),
+        )
+        .on_conflict_do_nothing(index_elements=["deadline_id", "rung"])
+        .returning(e.c.id, e.c.deadline_id, e.c.rung, e.c.action, e.c.audience)
+        .cte("esc")
+    )
+    # This sweep's escalations with their rung's time and their deadline (read once, through its key).
+    batch = (
+        sa.select(
+            esc.c.id, esc.c.deadline_id, esc.c.rung, esc.c.action, esc.c.audience, fired.c.fire_at, d.c.case_id,
+            d.c.referral_id, d.c.policy_key, d.c.due_at, d.c.owner_agency_code, d.c.owner_user_id,
+            d.c.owner_unit_code, d.c.owner_role,
+        )
+        .select_from(
+            esc.join(fired, sa.and_(fired.c.deadline_id == esc.c.deadline_id, fired.c.rung == esc.c.rung))
+            .join(d, d.c.id == esc.c.deadline_id)
+        )
+        .cte("batch")
+    )
+    recipients = _recipients("postgresql", batch, batch.c.fire_at, batch, batch, sa.true()).cte("recipients")
+    outbox = Outbox.__table__  # type: ignore[attr-defined]
+    task = Task.__table__  # type: ignore[attr-defined]
+    ob = _outbox_insert(session, "postgresql", recipients, now, token).returning(outbox.c.id).cte("ob")
+    tk = _task_insert(recipients, now).returning(task.c.id).cte("tk")
+
+    template = _template(batch.c.action, batch.c.fire_at, batch.c.due_at)
+    by_template = (
+        sa.select(
+            *(sa.func.count().filter(template == name).label(name) for name in TEMPLATES),
+            sa.func.count().label("rungs_fired"),  # the rungs this sweep recorded, as the portable path counts
+        )
+        .select_from(batch)
+        .subquery("by_template")
+    )
+    row = conn.execute(
+        sa.select(
+            *(by_template.c[name] for name in (*TEMPLATES, "rungs_fired")),
+            sa.select(sa.func.count()).select_from(ob).scalar_subquery().label("outbox"),
+            sa.select(sa.func.count()).select_from(tk).scalar_subquery().label("tasks"),
+        ).select_from(by_template)
+    ).one()
+    return {name: int(row._mapping[name]) for name in (*TEMPLATES, "rungs_fired", "outbox", "tasks")}
+
+
+def _sweep_portable(session: Session, dialect: str, now: datetime) -> dict[str, int]:
+    """A handful of statements, any SQL store (SQLite): record, mark, notify, assign."""
     token = utcnow()
     d, r, e = Deadline.__table__, DeadlineRung.__table__, Escalation.__table__  # type: ignore[attr-defined]
     now_param = sa.literal(now, UTCDateTime)
@@ -77,16 +185,9 @@ def sweep(session: Session, now: datetime) -> dict[str, int]:
     watermark = session.execute(sa.select(sa.func.coalesce(sa.func.max(e.c.id), 0))).scalar_one()
 
     # 1. record each crossed rung once
-    # The deadline is looked up per pending rung through its primary key (a correlated scalar subquery is
-    # never turned into a join), so the planner cannot choose to scan every deadline for a few crossed rungs.
-    running = (
-        sa.select(d.c.id)
-        .where(d.c.id == r.c.deadline_id, d.c.closed_at.is_(None), d.c.paused_at.is_(None))
-        .scalar_subquery()
-    )
     pending = (
         sa.select(r.c.deadline_id, r.c.rung, r.c.action, r.c.audience, now_param, token_param)
-        .where(r.c.fired_at.is_(None), r.c.fire_at <= now_param, r.c.deadline_id == running)
+        .where(r.c.fired_at.is_(None), r.c.fire_at <= now_param, _open_deadline(r))
     )
     conn = session.connection()  # Core statements: rowcounts come straight from the driver
     conn.execute(
@@ -107,13 +208,15 @@ def sweep(session: Session, now: datetime) -> dict[str, int]:
         .values(fired_at=now_param)
     ).rowcount or 0  # type: ignore[attr-defined]
     if not fired:
-        return {**dict.fromkeys(TEMPLATES, 0), "rungs_fired": 0, "outbox": 0, "tasks": 0}
+        return _nothing()
 
-    recipients = _recipients(dialect, in_batch).subquery("recipients")
+    source = e.join(d, d.c.id == e.c.deadline_id).join(
+        r, sa.and_(r.c.deadline_id == e.c.deadline_id, r.c.rung == e.c.rung))
+    recipients = _recipients(dialect, e, r.c.fire_at, d, source, in_batch).subquery("recipients")
     outbox_rows, tasks = _write_outbox(session, dialect, recipients, now, token), _write_tasks(session, recipients, now)
 
     counts = dict.fromkeys(TEMPLATES, 0)
-    template = _template(e, r, d)
+    template = _template(e.c.action, r.c.fire_at, d.c.due_at)
     for name, count in session.execute(
         sa.select(template, sa.func.count())
         .select_from(e.join(d, d.c.id == e.c.deadline_id).join(
@@ -125,19 +228,26 @@ def sweep(session: Session, now: datetime) -> dict[str, int]:
     return {**counts, "rungs_fired": fired, "outbox": outbox_rows, "tasks": tasks}
 
 
-def _template(e: sa.Table, r: sa.Table, d: sa.Table) -> sa.ColumnElement[str]:
+def _template(action: Any, fire_at: Any, due_at: Any) -> sa.ColumnElement[str]:
     """The notification template of a rung: by its action, and by its time against the due time."""
     return sa.case(
-        (e.c.action == "escalate", sa.literal("escalation")),
-        (r.c.fire_at < d.c.due_at, sa.literal("reminder_before_due")),
-        (r.c.fire_at == d.c.due_at, sa.literal("due_today")),
+        (action == "escalate", sa.literal("escalation")),
+        (fire_at < due_at, sa.literal("reminder_before_due")),
+        (fire_at == due_at, sa.literal("due_today")),
         else_=sa.literal("overdue"),
     )
 
 
-def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.Select[Any]:
-    """One row per (escalation, recipient), in SQL."""
-    d, r, e = Deadline.__table__, DeadlineRung.__table__, Escalation.__table__  # type: ignore[attr-defined]
+def _recipients(
+    dialect: str, esc: Any, fire_at: Any, d: Any, source: Any, where: sa.ColumnElement[bool]
+) -> sa.Select[Any]:
+    """One row per (escalation, recipient), in SQL.
+
+    ``esc`` has the escalation's columns (id, deadline_id, rung, action, audience), ``d`` the deadline's (the
+    table, or the rows the PostgreSQL sweep returned), ``source`` joins ``esc`` to ``d`` and to wherever
+    ``fire_at`` (the rung's time) comes from; ``where`` picks this sweep's escalations.
+    """
+    e = esc.c
     c = Case.__table__  # type: ignore[attr-defined]
     owner_agency = aliased(Agency, name="owner_agency")
     supervising = aliased(Agency, name="supervising_agency")
@@ -147,19 +257,17 @@ def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.Select[Any
 
     owner_unit_code = sa.func.coalesce(owner_agency.unit_code, owner_user.unit_code, d.c.owner_unit_code)
     base = (
-        e.join(d, d.c.id == e.c.deadline_id)
-        .join(r, sa.and_(r.c.deadline_id == e.c.deadline_id, r.c.rung == e.c.rung))
-        .join(c, c.c.id == d.c.case_id)
+        source.join(c, c.c.id == d.c.case_id)
         .outerjoin(owner_agency, owner_agency.code == d.c.owner_agency_code)
         .outerjoin(supervising, supervising.code == owner_agency.supervisor_code)
         .outerjoin(owner_user, owner_user.id == d.c.owner_user_id)
         .outerjoin(caseworker, caseworker.id == c.c.owner_id)
         .outerjoin(owner_unit, owner_unit.code == owner_unit_code)
     )
-    template = _template(e, r, d)
+    template = _template(e.action, fire_at, d.c.due_at)
     context = _json_object(
-        dialect, case_id=d.c.case_id, referral_id=d.c.referral_id, deadline_id=d.c.id, policy_key=d.c.policy_key,
-        due_at=_iso_utc(dialect, d.c.due_at), rung=e.c.rung, action=e.c.action, audience=e.c.audience,
+        dialect, case_id=d.c.case_id, referral_id=d.c.referral_id, deadline_id=e.deadline_id, policy_key=d.c.policy_key,
+        due_at=_iso_utc(dialect, d.c.due_at), rung=e.rung, action=e.action, audience=e.audience,
         template=template, owner_agency_code=d.c.owner_agency_code, owner_user_id=d.c.owner_user_id,
     )
     null_text = sa.null()
@@ -205,17 +313,17 @@ def _recipients(dialect: str, in_batch: sa.ColumnElement[bool]) -> sa.Select[Any
         return sa.case(*((parts.c.part == name, spec[index]) for name, spec in recipient_of.items()),
                        else_=null_text)
 
-    audience = sa.literal("+") + e.c.audience + sa.literal("+")
+    audience = sa.literal("+") + e.audience + sa.literal("+")
     return (
         sa.select(
-            e.c.id.label("escalation_id"), e.c.deadline_id, e.c.rung, e.c.action,
+            e.id.label("escalation_id"), e.deadline_id, e.rung, e.action,
             d.c.case_id, d.c.referral_id, d.c.policy_key, template.label("template"),
             sa.cast(by_part(0), sa.String).label("r_agency"), sa.cast(by_part(1), sa.Integer).label("r_user"),
             sa.cast(by_part(2), sa.String).label("r_unit"), sa.cast(by_part(3), sa.String).label("r_role"),
             sa.func.coalesce(by_part(4), "vi").label("language"), context.label("context"),
         )
         .select_from(base.join(parts, audience.like(sa.literal("%+") + parts.c.part + sa.literal("+%"))))
-        .where(in_batch, sa.or_(*(sa.and_(parts.c.part == name, spec[5]) for name, spec in recipient_of.items())))
+        .where(where, sa.or_(*(sa.and_(parts.c.part == name, spec[5]) for name, spec in recipient_of.items())))
     )
 
 
@@ -236,6 +344,13 @@ def _recipient_ref(rc: Any) -> sa.ColumnElement[str]:
 
 
 def _write_outbox(session: Session, dialect: str, recipients: sa.Subquery, now: datetime, token: datetime) -> int:
+    result = session.connection().execute(
+        _outbox_insert(session, dialect, recipients, now, token).execution_options(preserve_rowcount=True))
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def _outbox_insert(session: Session, dialect: str, recipients: Any, now: datetime, token: datetime) -> Any:
+    """One notification per recipient; the dedupe key makes a repeat harmless."""
     rc = recipients.c
     kind, ref = _recipient_kind(rc), _recipient_ref(rc)
     dedupe = (
@@ -249,7 +364,7 @@ def _write_outbox(session: Session, dialect: str, recipients: sa.Subquery, now: 
         rc.referral_id, rc.r_agency, sa.literal("pending"), sa.literal(0), sendable, sa.literal(token, UTCDateTime),
     ).where(sa.true())  # a WHERE keeps SQLite from reading ON CONFLICT as a join's ON
     outbox = Outbox.__table__  # type: ignore[attr-defined]
-    result = session.connection().execute(
+    return (
         _insert(session, outbox)
         .from_select(
             ["dedupe_key", "template", "language", "recipient_kind", "recipient_ref", "addresses", "context",
@@ -257,12 +372,15 @@ def _write_outbox(session: Session, dialect: str, recipients: sa.Subquery, now: 
             rows,
         )
         .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .execution_options(preserve_rowcount=True)
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]
 
 
 def _write_tasks(session: Session, recipients: sa.Subquery, now: datetime) -> int:
+    result = session.connection().execute(_task_insert(recipients, now).execution_options(preserve_rowcount=True))
+    return result.rowcount or 0  # type: ignore[attr-defined]
+
+
+def _task_insert(recipients: Any, now: datetime) -> Any:
     """One ``escalation`` task per recipient of an escalating rung: someone must act on it."""
     rc = recipients.c
     rows = (
@@ -276,11 +394,8 @@ def _write_tasks(session: Session, recipients: sa.Subquery, now: datetime) -> in
         .distinct()
     )
     task = Task.__table__  # type: ignore[attr-defined]
-    result = session.connection().execute(
-        sa.insert(task).from_select(
-            ["case_id", "referral_id", "kind", "owner_user_id", "owner_agency_code", "owner_unit_code", "owner_role",
-             "opened_at", "note"],
-            rows,
-        ).execution_options(preserve_rowcount=True)
+    return sa.insert(task).from_select(
+        ["case_id", "referral_id", "kind", "owner_user_id", "owner_agency_code", "owner_unit_code", "owner_role",
+         "opened_at", "note"],
+        rows,
     )
-    return result.rowcount or 0  # type: ignore[attr-defined]

@@ -87,3 +87,10 @@ def test_review_flow_gives_bulk_loaded_cases_in_care_a_clock(
         ).scalars())
     assert keys == ["case.in_care"]
     assert schedule_reviews(now=OPENED + timedelta(days=1)) == 0
+
+
+def test_a_large_sweep_is_followed_by_a_vacuum_of_the_rungs_on_postgresql_only(db: Engine) -> None:
+    from flows.sweep import VACUUM_AFTER_RUNGS, tidy_after_sweep
+
+    assert tidy_after_sweep(db, {"rungs_fired": VACUUM_AFTER_RUNGS - 1}) is False
+    assert tidy_after_sweep(db, {"rungs_fired": VACUUM_AFTER_RUNGS}) is (db.dialect.name == "postgresql")
