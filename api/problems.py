@@ -12,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from engine.errors import DomainError, PossibleDuplicate
@@ -77,6 +78,10 @@ register({
     "api.database_unavailable": {
         "vi": "Không kết nối được cơ sở dữ liệu.",
         "en": "The database cannot be reached.",
+    },
+    "api.unstorable_value": {
+        "vi": "Dữ liệu chứa giá trị không lưu được (ví dụ ký tự NUL hoặc số quá lớn).",
+        "en": "The request holds a value that cannot be stored (for example a NUL character or a number too large).",
     },
     "api.forbidden_role": {
         "vi": "Vai trò của bạn không dùng được chức năng này.",
@@ -180,6 +185,12 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
                    detail=detail, headers=headers)
 
 
+async def _unstorable_value(request: Request, exc: Exception) -> JSONResponse:
+    """The database refused a value the schema let through (NUL in text, an out-of-range number): bad input,
+    not a server fault. The request's transaction has rolled back, so nothing changed."""
+    return http_problem(request, 422, "api.unstorable_value")
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return http_problem(request, 500, "api.internal")
 
@@ -189,4 +200,5 @@ def install(app: FastAPI) -> None:
     app.add_exception_handler(ApiProblem, _api_problem)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(DataError, _unstorable_value)
     app.add_exception_handler(Exception, _unexpected)

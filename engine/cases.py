@@ -195,6 +195,9 @@ def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_
         reason=_reason_text(facts.payload.get("reason")), payload=dict(facts.payload),
     )
     moved = tr.source != tr.target
+    if moved and closing:
+        # A closed case waits on nobody: its leftover tasks (refer again, escalations, audit follow-ups) end too.
+        tasks.close_tasks(session, case_id=case.id, now=now)
     if moved or tr.deadline_key:
         tasks.close_tasks(session, case_id=case.id, now=now, case_level_only=True)
         deadlines.on_leave(session, case_id=case.id, now=now)

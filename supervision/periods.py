@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo
 
 from engine.errors import InvalidInput
 
+MIN_YEAR, MAX_YEAR = 2000, 2100
 PERIOD_PATTERN = re.compile(r"^(?P<year>\d{4})(?:-(?P<kind>[HQ])(?P<index>\d))?$")
 
 
@@ -47,6 +48,8 @@ def parse_period(label: str, tz: str = "Asia/Ho_Chi_Minh") -> Period:
     if match is None:
         raise InvalidInput("period_invalid", period=label)
     year = int(match["year"])
+    if not MIN_YEAR <= year <= MAX_YEAR:  # plans start in 2018 (Decision 1438); year 0 is no calendar year
+        raise InvalidInput("period_invalid", period=label)
     kind_letter, index = match["kind"], int(match["index"] or 0)
     if kind_letter is None:
         kind, first_month, months = "year", 1, 12

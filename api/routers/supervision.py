@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import Session
 
 from api.deps import CurrentActor, DbSession
+from api.schemas import MAX_ID, RecordId
 from engine.errors import NotFound
 from engine.machine import Actor
 from engine.models import Event, Report
@@ -96,9 +97,9 @@ class AuditNoteCreate(BaseModel):
         "deadline_id": 42, "reason_found": "Trạm y tế thiếu bác sĩ phục hồi chức năng",
         "action_taken": "Đã làm việc với trưởng trạm, hẹn tiếp nhận trong tuần", "follow_up_date": "2027-03-05",
     }]})
-    deadline_id: int | None = None
-    case_id: int | None = None
-    referral_id: int | None = None
+    deadline_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    case_id: int | None = Field(default=None, ge=1, le=MAX_ID)
+    referral_id: int | None = Field(default=None, ge=1, le=MAX_ID)
     reason_found: str = Field(min_length=1, max_length=2000)
     action_taken: str = Field(min_length=1, max_length=2000)
     follow_up_date: date
@@ -260,7 +261,7 @@ def post_audit_note(body: AuditNoteCreate, session: DbSession, actor: CurrentAct
 
 @router.get("/supervision/cases/{case_id}/audit-notes", response_model=list[AuditNotePublic], responses=NOT_FOUND,
             tags=["supervision"], summary="Audit notes recorded on a case and its referrals")
-def get_audit_notes(case_id: int, session: DbSession, actor: CurrentActor) -> list[AuditNotePublic]:
+def get_audit_notes(case_id: RecordId, session: DbSession, actor: CurrentActor) -> list[AuditNotePublic]:
     from engine.models import Case
 
     case = session.get(Case, case_id)
@@ -302,7 +303,7 @@ def get_reports(
 
 @router.get("/reports/{report_id}", response_model=ReportDetail, responses=NOT_FOUND, tags=["reports"],
             summary="One stored report with its content")
-def get_one_report(report_id: int, session: DbSession, actor: CurrentActor) -> ReportDetail:
+def get_one_report(report_id: RecordId, session: DbSession, actor: CurrentActor) -> ReportDetail:
     report = scoped_report(session, actor, report_id)
     return ReportDetail(**ReportPublic.of(report).model_dump(), content=report.content)
 
@@ -311,7 +312,7 @@ def get_one_report(report_id: int, session: DbSession, actor: CurrentActor) -> R
     "content": {media: {} for media in MEDIA_TYPES.values()}, "description": "the report file"}},
     response_class=Response, tags=["reports"], summary="Download a stored report as Excel, CSV or JSON")
 def download_report(
-    report_id: int, session: DbSession, actor: CurrentActor,
+    report_id: RecordId, session: DbSession, actor: CurrentActor,
     format: Annotated[Literal["xlsx", "csv", "json"], Query()] = "xlsx",  # noqa: A002 (the public parameter name)
 ) -> Response:
     report = scoped_report(session, actor, report_id)

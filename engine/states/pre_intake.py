@@ -6,6 +6,7 @@ from engine.states.guards import (
     NOT_ELIGIBLE_REASONS,
     URGENCY_LEVELS,
     consent_of_guardian_and_child,
+    nothing_left_open,
     requires,
     store,
 )
@@ -30,6 +31,6 @@ TRANSITIONS = [
        consent_of_guardian_and_child, deadline="case.needs_assessment",
        vi="Tiếp nhận trường hợp", en="Accept for intake"),
     *t(["reported", "verified"], "close_not_eligible", "closed", CASEWORKERS,
-       requires("reason", NOT_ELIGIBLE_REASONS), effect=store("closure", "reason", "note"),
+       requires("reason", NOT_ELIGIBLE_REASONS), nothing_left_open, effect=store("closure", "reason", "note"),
        vi="Không đủ điều kiện / trùng", en="Not eligible / duplicate"),
 ]
