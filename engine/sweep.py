@@ -1,6 +1,9 @@
 """The deadline sweep: fire every rung whose time has come, set-based, exactly once.
 
-A handful of statements, whatever the number of deadlines (no loop over rows in Python):
+On PostgreSQL, one statement of chained data-modifying CTEs (``_sweep_postgresql``: each crossed rung and its
+deadline read once), after an index-only probe that returns at once when no rung is due. Elsewhere (SQLite),
+a handful of statements, whatever the number of deadlines (no loop over rows in Python); both write the same
+rows and return the same counts:
 
 1. ``INSERT INTO escalation ... SELECT`` the pending rungs (``fire_at <= now``) of open, unpaused deadlines;
    the unique key (deadline, rung) and ``ON CONFLICT DO NOTHING`` make a re-run or a concurrent sweep harmless.
