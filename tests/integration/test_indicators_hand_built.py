@@ -107,3 +107,26 @@ def test_commune_scope_and_network_with_all_agencies_active(db: Engine) -> None:
     assert counts(commune_b)["officials_trained"] == (0, 1)
     assert counts(commune_b)["linked_network"] == (0, 1)
     assert counts(province)["linked_network"] == (2, COMMUNES_IN_PROVINCE)
+
+
+@pytest.mark.parametrize("unit_code", [DEMO_PROVINCE, COMMUNE_A, "VN"])
+@pytest.mark.parametrize("period", ["2026-Q1", "2026-H1", "2026"])
+def test_postgresql_single_pass_matches_the_portable_queries(db: Engine, unit_code: str, period: str) -> None:
+    """PostgreSQL computes the referral counts and medians in one pass; they must equal the portable queries."""
+    if db.dialect.name != "postgresql":
+        pytest.skip("the single pass is PostgreSQL's")
+    from engine.settings import get_settings
+    from supervision.indicators import _median_days_to_accept, _referral_counts, _referral_performance_postgresql
+    from supervision.overdue import unit_path
+    from supervision.periods import parse_period
+
+    build(db)
+    tz = get_settings().timezone
+    chosen = parse_period(period, tz)
+    with transaction(db) as s:
+        root = unit_path(s, unit_code)
+        counts_one, medians_one, overall_one = _referral_performance_postgresql(s, root, chosen, tz)
+        counts_two = _referral_counts(s, root, chosen)
+        medians_two, overall_two = _median_days_to_accept(s, root, chosen, tz, "postgresql")
+    assert counts_one == counts_two and counts_one
+    assert medians_one == medians_two and overall_one == overall_two
