@@ -112,5 +112,5 @@ def describe(result: DemoResult, base_url: str) -> str:
     for login, role, password in result.sign_ins:
         shown = password if password is not None else "(đã có, giữ mật khẩu cũ / exists, password unchanged)"
         lines.append(f"  {role:13} {login:18} {shown}")
-    lines.append(f"API: {base_url}/api/v1/docs")
+    lines.append(f"Trang / pages: {base_url}/app/   API: {base_url}/api/v1/docs")
     return "\n".join(lines)
