@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -141,7 +141,7 @@ def case_timeline(
     with plain_errors(), transaction(c.db) as session:
         case = get_case(session, case_id)
         events = timeline(session, case_id)
-        rows = [
+        rows: list[dict[str, Any]] = [
             {"at": e.at.isoformat(), "entity": e.entity, "referral_id": e.referral_id, "action": e.action,
              "from": e.from_state, "to": e.to_state, "actor_id": e.actor_id, "version": e.entity_version,
              "reason": e.reason}

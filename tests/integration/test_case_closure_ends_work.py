@@ -38,7 +38,8 @@ def test_not_eligible_closure_refused_while_an_urgent_referral_is_open(db: Engin
     with transaction(db) as s:
         case_id = open_case(s, child_id=child_id, actor=lan, source="helpline_111", urgency="urgent").id
     case_step(db, case_id, "verify", lan, {"urgency": "urgent", "assessment": "bị bạo hành"})
-    case_step(db, case_id, "record_consent", lan, {"given_by": "guardian", "name": "Bà ngoại", "domains": ["protection"]})
+    case_step(db, case_id, "record_consent", lan,
+              {"given_by": "guardian", "name": "Bà ngoại", "domains": ["protection"]})
     with transaction(db) as s:
         referral = create_referral(s, case_id=case_id, service_code="emergency_protection", actor=lan)
     with pytest.raises(TransitionRefused) as refused:
