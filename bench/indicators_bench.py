@@ -6,8 +6,9 @@
 The database comes from ``--db-url`` or ``KETNOI_BENCH_DB_URL`` (default: the generator's). For one province
 and for the whole country it prints the best and median wall time of ``compute_indicators`` over
 ``--repeat`` runs (after one warm-up run), the peak of Python memory allocated during one run
-(tracemalloc) and the process's peak resident size, then the indicator values, so the figures can be
-checked for sense. Goals: under 1 s for a province and under 5 s for the country, set-based SQL only.
+(tracemalloc), the machine's load average before and after the runs (the timings mean little on a busy
+machine) and the process's peak resident size, then the indicator values, so the figures can be checked
+for sense. Goals: under 1 s for a province and under 5 s for the country, set-based SQL only.
 """
 
 from __future__ import annotations
@@ -87,13 +88,15 @@ def main() -> None:
             with transaction(engine) as session:
                 return compute_indicators(session, unit_code=unit, period=args.period)
 
+        load_before = os.getloadavg()[0]
         times, peak, report = timed(indicators, args.repeat)
         best, median = min(times), statistics.median(times)
+        load = f"load average {load_before:.2f} before, {os.getloadavg()[0]:.2f} after"
         verdict = "ok" if median < GOALS[label] else "OVER GOAL"
         if median >= GOALS[label]:
             failures.append(label)
         print(f"indicators, {label} {unit} ({report.unit_name_vi}): best {best:.3f} s, median {median:.3f} s "
-              f"(goal < {GOALS[label]:.0f} s: {verdict}); Python peak {peak / 1e6:.1f} MB")
+              f"(goal < {GOALS[label]:.0f} s: {verdict}); Python peak {peak / 1e6:.1f} MB; {load}")
         show(report)
 
         def audit(unit: str = unit) -> int:
