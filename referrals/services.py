@@ -8,7 +8,6 @@ tasks and clocks, and writes the outbox. Every refusal raises before the first w
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Mapping
 from datetime import datetime
 from typing import Any
@@ -18,6 +17,7 @@ from sqlmodel import Session, col, select
 
 from engine import deadlines, outbox, tasks
 from engine.audit import append_event
+from engine.cases import clean_payload
 from engine.db import utcnow
 from engine.errors import Conflict, InvalidInput, NotFound, TransitionRefused
 from engine.i18n import register
@@ -128,7 +128,7 @@ def create_referral(
     if service is None:
         raise NotFound(what=f"service {service_code}")
     override_reason = nfc(override_reason or "").strip() or None
-    if override_reason is not None and _has_nul(override_reason):
+    if override_reason is not None and "\x00" in override_reason:
         raise InvalidInput(detail="override_reason contains a NUL character")
 
     draft = Referral(case_id=case_id, service_code=service_code, domain=service.domain, agency_code="",
@@ -212,7 +212,7 @@ def transition_referral(
 ) -> Referral:
     """Apply ``action`` to a referral; a stale ``expected_version`` is a ``Conflict``."""
     now = now or utcnow()
-    payload = _plain_payload(payload)
+    payload = clean_payload(payload)
     referral = session.get(Referral, referral_id)
     if referral is None:
         raise NotFound(what=f"referral {referral_id}")
@@ -223,36 +223,6 @@ def transition_referral(
     facts = referral_facts(session, referral, case, actor, payload, now)
     tr = REFERRAL_MACHINE.decide(facts, action)
     return _apply(session, referral, case, tr, facts, expected_version)
-
-
-def _plain_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
-    """A JSON-plain copy of the payload, or ``InvalidInput`` before any write.
-
-    PostgreSQL refuses NUL characters and NaN that SQLite would keep: refusing them here keeps both stores alike.
-    """
-    if payload is None:
-        return {}
-    if not isinstance(payload, dict) or not all(isinstance(k, str) for k in payload):
-        raise InvalidInput(detail="payload must be an object with text keys")
-    try:
-        text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
-        text.encode("utf-8")
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(detail=f"payload is not plain JSON ({exc})") from exc
-    plain: dict[str, Any] = json.loads(text)
-    if _has_nul(plain):
-        raise InvalidInput(detail="payload contains a NUL character")
-    return plain
-
-
-def _has_nul(value: Any) -> bool:
-    if isinstance(value, str):
-        return "\x00" in value
-    if isinstance(value, dict):
-        return any(_has_nul(k) or _has_nul(v) for k, v in value.items())
-    if isinstance(value, list):
-        return any(_has_nul(v) for v in value)
-    return False
 
 
 def _values_for(tr: Transition, facts: Facts) -> dict[str, Any]:
