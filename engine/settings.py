@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     plan_file: Path | None = None
     access_token_minutes: int = Field(default=30, ge=1, le=24 * 60)
     prefect_api_url: str | None = None
+    # "fast-for-tests" uses argon2's cheapest parameters; refused in production (see engine/users.py).
+    password_hashing: Literal["default", "fast-for-tests"] = "default"
     # Outgoing mail for agencies and users without apprise URLs, e.g. mailto://127.0.0.1:8025?from=noreply@ketnoi.local
     smtp_url: str | None = None
 
@@ -38,6 +40,11 @@ class Settings(BaseSettings):
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
         if not self.database_url:
             self.database_url = f"sqlite:///{(self.data_dir / 'ketnoi.sqlite3').as_posix()}"
+        if self.environment == "production" and self.password_hashing != "default":
+            raise ValueError(
+                "KETNOI_PASSWORD_HASHING=fast-for-tests is refused in production / "
+                "không được dùng băm mật khẩu nhanh (chỉ cho kiểm thử) khi vận hành thật"
+            )
         if self.environment != "development":
             if self.secret_key in PLACEHOLDER_SECRETS or self.secret_key == DEV_SECRET or len(self.secret_key) < 16:
                 raise ValueError(

@@ -15,6 +15,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+
+# Test users are hashed with argon2's cheapest parameters (engine/users.py); production keeps RFC 9106's.
+os.environ.setdefault("KETNOI_PASSWORD_HASHING", "fast-for-tests")
+
 from sqlalchemy.engine import Engine
 
 from engine.db import make_engine, transaction

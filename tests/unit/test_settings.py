@@ -83,3 +83,24 @@ def test_values_outside_their_list_are_refused(monkeypatch: pytest.MonkeyPatch, 
     monkeypatch.setenv(name, value)
     with pytest.raises(ValidationError):
         Settings()
+
+
+def test_fast_password_hashing_is_refused_in_production() -> None:
+    secret = "a-real-secret-of-forty-characters-123456"
+    with pytest.raises(ValidationError, match="fast-for-tests"):
+        Settings(environment="production", secret_key=secret, password_hashing="fast-for-tests")
+    assert Settings(environment="test", secret_key=secret, password_hashing="fast-for-tests").password_hashing == (
+        "fast-for-tests"
+    )
+
+
+def test_hashes_made_with_either_profile_verify(monkeypatch: pytest.MonkeyPatch) -> None:
+    from engine.users import hash_password, verify_password
+
+    monkeypatch.setenv("KETNOI_PASSWORD_HASHING", "fast-for-tests")
+    cheap = hash_password("mật-khẩu-dài")
+    monkeypatch.setenv("KETNOI_PASSWORD_HASHING", "default")
+    strong = hash_password("mật-khẩu-dài")
+    assert "m=8," in cheap and "m=65536," in strong
+    assert verify_password(cheap, "mật-khẩu-dài") and verify_password(strong, "mật-khẩu-dài")
+    assert not verify_password(strong, "sai")
