@@ -111,10 +111,9 @@ def test_commune_scope_and_network_with_all_agencies_active(db: Engine) -> None:
 
 @pytest.mark.parametrize("unit_code", [DEMO_PROVINCE, COMMUNE_A, "VN"])
 @pytest.mark.parametrize("period", ["2026-Q1", "2026-H1", "2026"])
-def test_postgresql_single_pass_matches_the_portable_queries(db: Engine, unit_code: str, period: str) -> None:
+def test_postgresql_single_pass_matches_the_portable_queries(pg_db: Engine, unit_code: str, period: str) -> None:
     """PostgreSQL computes the referral counts and medians in one pass; they must equal the portable queries."""
-    if db.dialect.name != "postgresql":
-        pytest.skip("the single pass is PostgreSQL's")
+    db = pg_db
     from engine.settings import get_settings
     from supervision.indicators import _median_days_to_accept, _referral_counts, _referral_performance_postgresql
     from supervision.overdue import unit_path
