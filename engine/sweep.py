@@ -9,7 +9,10 @@ rows and return the same counts:
    the unique key (deadline, rung) and ``ON CONFLICT DO NOTHING`` make a re-run or a concurrent sweep harmless.
 2. ``UPDATE deadline_rung SET fired_at = now`` for the rungs this sweep recorded.
 3. ``INSERT INTO outbox ... SELECT`` one notification per recipient of each rung (dedupe key
-   ``esc:<deadline_id>:<rung>:<recipient_kind>:<recipient_ref>``), template by rung kind.
+   ``esc:<deadline_id>:<rung>:<recipient_kind>:<recipient_ref>``), template by rung kind. A reminder that a
+   later reminder of the same clock overtakes in the same sweep (a late sweep, after downtime, crossing both
+   "due tomorrow" and "due today") is recorded and counted as ``superseded`` but sends nothing: nobody wants
+   yesterday's reminder beside today's. Escalations are never superseded.
 4. ``INSERT INTO task ... SELECT`` an ``escalation`` task for whoever must act on an escalation.
 
 This sweep's escalations are told apart from older ones by id (above the highest id seen before) and by
@@ -69,8 +72,11 @@ def _empty_json_array(dialect: str) -> sa.ColumnElement[Any]:
     return sa.func.jsonb_build_array() if dialect == "postgresql" else sa.func.json_array()
 
 
+COUNTS = (*TEMPLATES, "rungs_fired", "superseded", "outbox", "tasks")
+
+
 def _nothing() -> dict[str, int]:
-    return {**dict.fromkeys(TEMPLATES, 0), "rungs_fired": 0, "outbox": 0, "tasks": 0}
+    return dict.fromkeys(COUNTS, 0)
 
 
 def sweep(session: Session, now: datetime) -> dict[str, int]:
@@ -146,6 +152,8 @@ def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
             esc.c.id, esc.c.deadline_id, esc.c.rung, esc.c.action, esc.c.audience, fired.c.fire_at, d.c.case_id,
             d.c.referral_id, d.c.policy_key, d.c.due_at, d.c.owner_agency_code, d.c.owner_user_id,
             d.c.owner_unit_code, d.c.owner_role,
+            sa.func.max(sa.case((esc.c.action == "remind", esc.c.rung))).over(partition_by=esc.c.deadline_id)
+            .label("last_remind"),
         )
         .select_from(
             esc.join(fired, sa.and_(fired.c.deadline_id == esc.c.deadline_id, fired.c.rung == esc.c.rung))
@@ -153,7 +161,8 @@ def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
         )
         .cte("batch")
     )
-    recipients = _recipients("postgresql", batch, batch.c.fire_at, batch, batch, sa.true()).cte("recipients")
+    superseded = sa.and_(batch.c.action == "remind", batch.c.rung < batch.c.last_remind)
+    recipients = _recipients("postgresql", batch, batch.c.fire_at, batch, batch, ~superseded).cte("recipients")
     outbox = Outbox.__table__  # type: ignore[attr-defined]
     task = Task.__table__  # type: ignore[attr-defined]
     ob = _outbox_insert(session, "postgresql", recipients, now, token).returning(outbox.c.id).cte("ob")
@@ -164,18 +173,19 @@ def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
         sa.select(
             *(sa.func.count().filter(template == name).label(name) for name in TEMPLATES),
             sa.func.count().label("rungs_fired"),  # the rungs this sweep recorded, as the portable path counts
+            sa.func.count().filter(superseded).label("superseded"),
         )
         .select_from(batch)
         .subquery("by_template")
     )
     row = conn.execute(
         sa.select(
-            *(by_template.c[name] for name in (*TEMPLATES, "rungs_fired")),
+            *(by_template.c[name] for name in (*TEMPLATES, "rungs_fired", "superseded")),
             sa.select(sa.func.count()).select_from(ob).scalar_subquery().label("outbox"),
             sa.select(sa.func.count()).select_from(tk).scalar_subquery().label("tasks"),
         ).select_from(by_template)
     ).one()
-    return {name: int(row._mapping[name]) for name in (*TEMPLATES, "rungs_fired", "outbox", "tasks")}
+    return {name: int(row._mapping[name]) for name in COUNTS}
 
 
 def _sweep_portable(session: Session, dialect: str, now: datetime) -> dict[str, int]:
@@ -215,20 +225,27 @@ def _sweep_portable(session: Session, dialect: str, now: datetime) -> dict[str, 
 
     source = e.join(d, d.c.id == e.c.deadline_id).join(
         r, sa.and_(r.c.deadline_id == e.c.deadline_id, r.c.rung == e.c.rung))
-    recipients = _recipients(dialect, e, r.c.fire_at, d, source, in_batch).subquery("recipients")
+    later = e.alias("later_reminder")
+    superseded = sa.and_(e.c.action == "remind", sa.exists().where(
+        later.c.deadline_id == e.c.deadline_id, later.c.action == "remind", later.c.rung > e.c.rung,
+        later.c.id > watermark, later.c.swept_at == token_param,
+    ))
+    recipients = _recipients(dialect, e, r.c.fire_at, d, source, sa.and_(in_batch, ~superseded)).subquery("recipients")
     outbox_rows, tasks = _write_outbox(session, dialect, recipients, now, token), _write_tasks(session, recipients, now)
 
     counts = dict.fromkeys(TEMPLATES, 0)
     template = _template(e.c.action, r.c.fire_at, d.c.due_at)
-    for name, count in session.execute(
-        sa.select(template, sa.func.count())
+    skipped = 0
+    for name, count, superseded_count in session.execute(
+        sa.select(template, sa.func.count(), sa.func.count().filter(superseded))
         .select_from(e.join(d, d.c.id == e.c.deadline_id).join(
             r, sa.and_(r.c.deadline_id == e.c.deadline_id, r.c.rung == e.c.rung)))
         .where(in_batch)
         .group_by(template)
     ):
         counts[name] = count
-    return {**counts, "rungs_fired": fired, "outbox": outbox_rows, "tasks": tasks}
+        skipped += superseded_count
+    return {**counts, "rungs_fired": fired, "superseded": skipped, "outbox": outbox_rows, "tasks": tasks}
 
 
 def _template(action: Any, fire_at: Any, due_at: Any) -> sa.ColumnElement[str]:

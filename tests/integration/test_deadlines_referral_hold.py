@@ -102,7 +102,7 @@ def test_agency_ladder_reaches_the_supervising_agency_then_the_unit_above(db: En
     assert clock(db, referral_id, "referral.requested").due_at == at(4)
     assert run_sweep(db, at(3))["reminder_before_due"] == 1
     assert run_sweep(db, at(4)) == {"reminder_before_due": 0, "due_today": 1, "overdue": 0, "escalation": 0,
-                                    "rungs_fired": 1, "outbox": 2, "tasks": 0}
+                                    "rungs_fired": 1, "superseded": 0, "outbox": 2, "tasks": 0}
     assert run_sweep(db, at(8))["escalation"] == 1
     assert run_sweep(db, at(11))["escalation"] == 1
     assert run_sweep(db, at(11))["rungs_fired"] == 0
@@ -171,7 +171,7 @@ def test_a_hold_does_not_stop_the_clock_when_the_policy_says_not(db: Engine) -> 
         running = clock(db, referral_id, "referral.in_progress")
         assert running.closed_at is None and running.paused_at is None
         assert run_sweep(db, at(12)) == {"reminder_before_due": 1, "due_today": 0, "overdue": 0, "escalation": 0,
-                                         "rungs_fired": 1, "outbox": 1, "tasks": 0}
+                                         "rungs_fired": 1, "superseded": 0, "outbox": 1, "tasks": 0}
         due = move(db, case_id, referral_id, "resume", at(16))
         assert due == at(15)  # unchanged: the hold did not stop it
         assert clock(db, referral_id, "referral.in_progress").due_at == at(15)

@@ -32,6 +32,7 @@ def test_sweep_at_a_simulated_time(db: Engine, db_url: str) -> None:
     counts = json.loads(result.output)
     assert counts["reminder_before_due"] == 1 and counts["due_today"] == 1 and counts["escalation"] == 0
     assert counts["rungs_fired"] == 2
+    assert counts["superseded"] == 1  # the day-before reminder, overtaken by the due-day one in the same sweep
 
     again = runner.invoke(app, ["sweep", "--now", "2027-03-03T09:00:00+07:00"], env=env)
     assert again.exit_code == 0

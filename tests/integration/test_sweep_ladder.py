@@ -46,8 +46,8 @@ def at(day: int, hour: int = 9, minute: int = 0, month: int = 3) -> datetime:
     return datetime(2027, month, day, hour, minute, tzinfo=HANOI)
 
 
-NOTHING = {"reminder_before_due": 0, "due_today": 0, "overdue": 0, "escalation": 0, "rungs_fired": 0, "outbox": 0,
-           "tasks": 0}
+NOTHING = {"reminder_before_due": 0, "due_today": 0, "overdue": 0, "escalation": 0, "rungs_fired": 0,
+           "superseded": 0, "outbox": 0, "tasks": 0}
 
 
 @pytest.fixture(autouse=True)
@@ -134,13 +134,23 @@ def test_each_rung_fires_once_at_its_time(db: Engine) -> None:
     assert [tuple(t) for t in tasks] == [("05443", "supervisor"), ("19", "supervisor")]
 
 
-def test_a_late_first_sweep_fires_every_crossed_rung_once(db: Engine) -> None:
-    open_report(db)
+def test_a_late_first_sweep_fires_every_crossed_rung_once_and_sends_only_the_latest_reminder(db: Engine) -> None:
+    _, worker_id = open_report(db)
+    # Friday noon, after downtime: "due tomorrow" (Tuesday), "due today" (Wednesday) and the escalation (Friday)
+    # have all crossed. Each is recorded once; "due tomorrow" is overtaken by "due today" and sends nothing.
     assert run_sweep(db, at(5, 12)) == {
-        **NOTHING, "reminder_before_due": 1, "due_today": 1, "escalation": 1, "rungs_fired": 3, "outbox": 3,
-        "tasks": 1}
+        **NOTHING, "reminder_before_due": 1, "due_today": 1, "escalation": 1, "rungs_fired": 3, "superseded": 1,
+        "outbox": 2, "tasks": 1}
     assert run_sweep(db, at(5, 12)) == NOTHING
-    assert len(outbox_rows(db)) == 3
+    assert [(o.template, o.recipient_kind, o.recipient_ref) for o in outbox_rows(db)] == [
+        ("due_today", "user", str(worker_id)),
+        ("escalation", "unit_role", "05443:supervisor"),
+    ]
+    with transaction(db) as s:
+        recorded = s.execute(sa.select(Escalation.rung).order_by(Escalation.rung)).scalars().all()
+        pending = s.execute(sa.select(sa.func.count()).select_from(DeadlineRung)
+                            .where(DeadlineRung.fired_at.is_(None))).scalar_one()  # type: ignore[union-attr]
+    assert recorded == [1, 2, 3] and pending == 1
 
 
 def test_a_step_that_moves_on_before_its_deadline_produces_nothing(db: Engine) -> None:
@@ -213,8 +223,8 @@ deadlines:
                          .order_by(Outbox.id)).all()
         tasks = s.execute(sa.select(Task.owner_unit_code, Task.owner_role).where(Task.kind == "escalation")).all()
     # the supervisors' supervisor and the unit above are both the province: one message per rung
+    # (the reminder before the due day is overtaken by the due-day one in this late sweep: it sends nothing)
     assert sorted(tuple(row) for row in sent) == sorted([
-        ("reminder_before_due", "unit_role", "05443:supervisor"),
         ("due_today", "unit_role", "05443:supervisor"),
         ("due_today", "user", str(worker_id)),
         ("escalation", "unit_role", "19:supervisor"),
@@ -242,9 +252,10 @@ def test_two_workers_sweeping_at_once_record_everything_once(pg_db: Engine) -> N
         thread.join(timeout=60)
     assert sum(r["rungs_fired"] for r in results) == 4
     assert sum(r["tasks"] for r in results) == 2
+    assert sum(r["superseded"] for r in results) == 1  # the day-before reminder, overtaken by the due-day one
     with transaction(pg_db) as s:
         assert s.execute(sa.select(sa.func.count()).select_from(Escalation)).scalar_one() == 4
-        assert s.execute(sa.select(sa.func.count()).select_from(Outbox)).scalar_one() == 4
+        assert s.execute(sa.select(sa.func.count()).select_from(Outbox)).scalar_one() == 3
         assert s.execute(
             sa.select(sa.func.count()).select_from(Task).where(Task.kind == "escalation")
         ).scalar_one() == 2
