@@ -84,7 +84,7 @@ async def _request_body(request: Request) -> bytes:
     return await request.body()
 
 
-def get_idempotency(
+async def get_idempotency(
     request: Request,
     session: DbSession,
     user: CurrentUser,

@@ -105,3 +105,17 @@ def transaction(engine: Engine) -> Iterator[Session]:
         except BaseException:
             session.rollback()
             raise
+
+
+def finish_transaction(session: Session, commit: bool) -> None:
+    """End a session's unit of work as ``transaction`` does: commit (roll back if that fails) or roll back,
+    then close it. For callers that open the session and end it in different places (one API request)."""
+    with session:
+        if not commit:
+            session.rollback()
+            return
+        try:
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
