@@ -8,7 +8,10 @@ and the service catalogue, then generates: agencies in every commune and provinc
 offer and the areas they cover, caseworkers and supervisors, 700,000 children with one case each, 2,000,000
 referrals, and an open deadline (with its ladder of rungs, from the shipped policy) for every case step and
 referral state that waits on someone. About 1% of the open deadlines have crossed one or more rungs at
-``--now`` (the benchmark's time) that no sweep has fired yet; the others' first rung is still ahead.
+``--now`` (the benchmark's time) that no sweep has fired yet; the others' first rung is still ahead. A
+training register (a roster of 10 officials and collaborators per commune, a caregivers' and an officials'
+training per commune in the year before, attended by about 75% of the roster and the caregivers of about 65%
+of the children) gives the indicator benchmark real rows for every indicator.
 ``--scale 0.01`` makes a set 100 times smaller.
 
 Only for benchmarks: the users cannot sign in, and no audit events or tasks are generated (the sweep
@@ -257,6 +260,10 @@ def generate(url: str, *, scale: float, seed: int, now: datetime, force: bool) -
         conn.commit()
         stats.seconds["indexes and foreign keys"] = time.perf_counter() - step
         step = time.perf_counter()
+        _training_register(conn, stats, seed)
+        conn.commit()
+        stats.seconds["training register"] = time.perf_counter() - step
+        step = time.perf_counter()
         conn.autocommit = True
         conn.execute("VACUUM ANALYZE")
         stats.seconds["vacuum analyze"] = time.perf_counter() - step
@@ -317,6 +324,36 @@ def _agencies_and_users(
             elif service in province_level:
                 agency_for[(commune, service)] = f"{province_level[service]}-{province_of[commune]}"
     return agency_for, users
+
+
+def _training_register(conn: psycopg.Connection[Any], stats: Stats, seed: int) -> None:
+    """A staff roster (2 officials and 8 collaborators per commune), one officials' and one caregivers' training
+    per commune in the year before ``BENCH_NOW``, about 75% of the roster and the caregivers of about 65% of
+    the children attending: the training indicators then count real rows. Set-based SQL, seeded."""
+    year = BENCH_NOW.year - 1
+    conn.execute("SELECT setseed(%s)", (((seed * 7919) % 1000) / 1000,))
+    statements = {
+        "staff_roster": (
+            "INSERT INTO staff_roster (unit_code, person_name, kind) "
+            "SELECT u.code, 'Cán bộ ' || u.code || '-' || g, CASE WHEN g <= 2 THEN 'official' ELSE 'collaborator' END "
+            "FROM unit u CROSS JOIN generate_series(1, 10) g WHERE u.level = 'commune'"),
+        "training_session": (
+            "INSERT INTO training_session (unit_code, topic, audience, held_on) "
+            "SELECT u.code, t.topic, t.audience, make_date(%(year)s, 1, 5) + (random() * 340)::int "
+            "FROM unit u CROSS JOIN (VALUES ('Chăm sóc trẻ khuyết tật tại nhà', 'caregivers'), "
+            "('Quản lý trường hợp trẻ khuyết tật', 'officials')) t(topic, audience) WHERE u.level = 'commune'"),
+        "training_participant": (
+            "INSERT INTO training_participant (session_id, person_name, kind, child_id, unit_code) "
+            "SELECT s.id, r.person_name, r.kind, NULL, r.unit_code FROM staff_roster r "
+            "JOIN training_session s ON s.unit_code = r.unit_code AND s.audience = 'officials' "
+            "WHERE random() < 0.75 "
+            "UNION ALL "
+            "SELECT s.id, 'Người chăm sóc ' || c.id, 'caregiver', c.id, c.commune_code FROM child c "
+            "JOIN training_session s ON s.unit_code = c.commune_code AND s.audience = 'caregivers' "
+            "WHERE random() < 0.65"),
+    }
+    for table, statement in statements.items():
+        stats.rows[table] = conn.execute(statement, {"year": year}).rowcount  # type: ignore[arg-type]
 
 
 def _people_cases_referrals_deadlines(

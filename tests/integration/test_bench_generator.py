@@ -64,7 +64,20 @@ def test_generated_data_is_consistent_and_sweeps_as_planned(bench_url: str) -> N
                 "SELECT count(*), count(DISTINCT deadline_id) FROM deadline_rung "
                 "WHERE fired_at IS NULL AND fire_at <= %(now)s", {"now": BENCH_NOW}
             ).one()
+            caregivers, strangers = conn.exec_driver_sql(
+                "SELECT count(*), count(*) FILTER (WHERE c.commune_code <> p.unit_code) FROM training_participant p "
+                "JOIN child c ON c.id = p.child_id WHERE p.kind = 'caregiver'"
+            ).one()
+            roster_attended = conn.exec_driver_sql(
+                "SELECT count(*) FROM training_participant p JOIN staff_roster r ON (r.unit_code, r.person_name, "
+                "r.kind) = (p.unit_code, p.person_name, p.kind)"
+            ).scalar()
         assert (communes, provinces) == (3321, 34)
+        # the training register: 10 people per commune, about 75% of them and 65% of the children's caregivers trained
+        assert stats.rows["staff_roster"] == 10 * communes
+        assert roster_attended == stats.rows["training_participant"] - caregivers
+        assert 0.6 * stats.rows["staff_roster"] < roster_attended < 0.9 * stats.rows["staff_roster"]
+        assert 0.5 * stats.rows["child"] < caregivers < 0.8 * stats.rows["child"] and strangers == 0
         assert per_key and all(rungs == deadlines * ladders[key] for key, deadlines, rungs in per_key)
         assert orphans == 0 and ended_with_clock == 0
         open_deadlines = sum(deadlines for _key, deadlines, _rungs in per_key)
