@@ -389,7 +389,7 @@ class TrainingParticipant(SQLModel, table=True):
     session_id: int = Field(foreign_key="training_session.id", index=True)
     person_name: str
     kind: str = Field(max_length=32)  # caregiver, official, collaborator
-    child_id: int | None = Field(default=None, foreign_key="child.id")
+    child_id: int | None = Field(default=None, foreign_key="child.id", index=True)
     unit_code: str = Field(foreign_key="unit.code")
 
 

@@ -185,7 +185,7 @@ def _children_counts(
         .group_by(col(Case.child_id))
         .subquery("flags")
     )
-    trained = (
+    trained_rows: sa.Select[Any] = (
         sa.select(col(TrainingParticipant.child_id).label("child_id"))  # type: ignore[union-attr]
         .join(TrainingSession, col(TrainingSession.id) == col(TrainingParticipant.session_id))
         .where(
@@ -194,8 +194,12 @@ def _children_counts(
             col(TrainingSession.held_on) < period.end_day,  # type: ignore[operator]
         )
         .group_by(col(TrainingParticipant.child_id))
-        .subquery("trained")
     )
+    if root_path != "/":
+        # only the caregivers of children in scope: a province must not group the whole country's register
+        in_scope = sa.select(col(Child.id)).where(_unit_in_scope(col(Child.commune_code), root_path))
+        trained_rows = trained_rows.where(col(TrainingParticipant.child_id).in_(in_scope))  # type: ignore[union-attr]
+    trained = trained_rows.subquery("trained")
     born_after = period.first_day.replace(year=period.first_day.year - CHILD_AGE_LIMIT)
     stmt = (
         sa.select(
