@@ -1,9 +1,9 @@
 """Deadlines: a clock opened when a case step or a referral state is entered and closed when it is left.
 
 Entering opens a ``Deadline`` row whose due time is computed on the working-day calendar from the policy,
-with one ``DeadlineRung`` row per rung of its ladder; the sweep (``engine.sweep``) fires the rungs.
-Leaving closes the clock and drops its rungs that never fired (a closed clock has nothing pending, which
-keeps the sweep's partial index small).
+with one ``DeadlineRung`` row per rung of its ladder; the sweep (``engine.sweep``) fires the rungs (recording
+an ``Escalation`` and deleting the rung). Leaving closes the clock and drops its rungs that never fired (a
+closed clock has nothing pending, which keeps the sweep's index of pending rungs small).
 
 Holding a referral: ``on_pause`` / ``on_resume`` are called when a referral goes on hold and comes back.
 The ``referral.in_progress`` clock survives the hold whatever order the caller uses (it is not closed by
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from engine.calendar import WorkingCalendar
-from engine.models import Case, Deadline, DeadlineRung, Referral
+from engine.models import Case, Deadline, DeadlineRung, Escalation, Referral
 from engine.policy import PAUSABLE_KEY, URGENT_SUFFIX, DeadlineRule, Policy, current_policy
 
 # While a referral is in one of these states its in_progress clock is kept (held, not left).
@@ -112,11 +112,7 @@ def on_leave(session: Session, *, case_id: int, now: datetime, referral_id: int 
         if state in _HOLD_STATES:
             conditions.append(col(Deadline.policy_key) != PAUSABLE_KEY)
     closing = sa.select(col(Deadline.id)).where(*conditions)
-    session.execute(
-        sa.delete(DeadlineRung).where(
-            col(DeadlineRung.deadline_id).in_(closing), col(DeadlineRung.fired_at).is_(None)
-        )
-    )
+    session.execute(sa.delete(DeadlineRung).where(col(DeadlineRung.deadline_id).in_(closing)))
     session.execute(sa.update(Deadline).where(*conditions).values(closed_at=now))
 
 
@@ -160,9 +156,7 @@ def on_resume(session: Session, *, referral_id: int, now: datetime) -> None:
         paused_at = deadline.paused_at
         rule = policy.rule(deadline.policy_key)
         rungs = session.execute(
-            sa.select(DeadlineRung).where(
-                col(DeadlineRung.deadline_id) == deadline.id, col(DeadlineRung.fired_at).is_(None)
-            )
+            sa.select(DeadlineRung).where(col(DeadlineRung.deadline_id) == deadline.id)
         ).scalars().all()
         for rung in rungs:
             rung.fire_at = _shift(calendar, rule, rung.fire_at, paused_at, now)
@@ -206,12 +200,12 @@ def _views(session: Session, condition: sa.ColumnElement[bool], now: datetime) -
     calendar = policy.calendar()
     pending = (
         sa.select(sa.func.min(col(DeadlineRung.fire_at)))
-        .where(col(DeadlineRung.deadline_id) == col(Deadline.id), col(DeadlineRung.fired_at).is_(None))
+        .where(col(DeadlineRung.deadline_id) == col(Deadline.id))
         .scalar_subquery()
     )
-    fired = (
+    fired = (  # a fired rung is its escalation (the sweep deletes the rung)
         sa.select(sa.func.count())
-        .where(col(DeadlineRung.deadline_id) == col(Deadline.id), col(DeadlineRung.fired_at).is_not(None))
+        .where(col(Escalation.deadline_id) == col(Deadline.id))
         .scalar_subquery()
     )
     rows = session.execute(

@@ -275,16 +275,19 @@ class Deadline(SQLModel, table=True):
 
 
 class DeadlineRung(SQLModel, table=True):
-    """One rung of a deadline's ladder with its firing time computed on the calendar."""
+    """A rung of a deadline's ladder still to fire, its firing time computed on the calendar.
+
+    The sweep deletes a rung as it fires it, in the transaction that records its ``Escalation`` (the record of
+    a fired rung): a delete writes far less than marking the row (migration 0004), and every row here is pending.
+    """
 
     __tablename__ = "deadline_rung"
-    __table_args__ = (sa.Index("ix_deadline_rung_pending", "fire_at", postgresql_where=sa.text("fired_at IS NULL")),)
+    __table_args__ = (sa.Index("ix_deadline_rung_fire_at", "fire_at"),)
     deadline_id: int = Field(foreign_key="deadline.id", primary_key=True)
     rung: int = Field(primary_key=True)
     action: str = Field(max_length=32)  # remind, escalate
     audience: str = Field(max_length=64)  # owner, owner+caseworker, supervisor, unit_above
     fire_at: datetime = Field(sa_type=UTCDateTime, nullable=False)
-    fired_at: datetime | None = ts_field()
 
 
 class Escalation(SQLModel, table=True):

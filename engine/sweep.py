@@ -5,15 +5,16 @@ deadline read once), after an index-only probe that returns at once when no rung
 a handful of statements, whatever the number of deadlines (no loop over rows in Python); both write the same
 rows and return the same counts:
 
-1. ``INSERT INTO escalation ... SELECT`` the pending rungs (``fire_at <= now``) of open, unpaused deadlines;
+1. ``INSERT INTO escalation ... SELECT`` the rungs (``fire_at <= now``) of open, unpaused deadlines;
    the unique key (deadline, rung) and ``ON CONFLICT DO NOTHING`` make a re-run or a concurrent sweep harmless.
-2. ``UPDATE deadline_rung SET fired_at = now`` for the rungs this sweep recorded.
-3. ``INSERT INTO outbox ... SELECT`` one notification per recipient of each rung (dedupe key
+2. ``INSERT INTO outbox ... SELECT`` one notification per recipient of each rung (dedupe key
    ``esc:<deadline_id>:<rung>:<recipient_kind>:<recipient_ref>``), template by rung kind. A reminder that a
    later reminder of the same clock overtakes in the same sweep (a late sweep, after downtime, crossing both
    "due tomorrow" and "due today") is recorded and counted as ``superseded`` but sends nothing: nobody wants
    yesterday's reminder beside today's. Escalations are never superseded.
-4. ``INSERT INTO task ... SELECT`` an ``escalation`` task for whoever must act on an escalation.
+3. ``INSERT INTO task ... SELECT`` an ``escalation`` task for whoever must act on an escalation.
+4. ``DELETE FROM deadline_rung`` the rungs this sweep recorded: a fired rung's record is its escalation, so the
+   rungs left are exactly those still to fire (a delete writes far less than marking the row).
 
 This sweep's escalations are told apart from older ones by id (above the highest id seen before) and by
 ``swept_at`` (the sweep's own wall-clock instant), so neither needs a list of ids in Python.
@@ -105,9 +106,9 @@ def _open_deadline(r: sa.Table) -> sa.ColumnElement[bool]:
 def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
     """The same sweep as one statement of chained data-modifying CTEs: each crossed rung is read once.
 
-    - a probe (``LIMIT 1`` on the partial index of pending rungs) returns at once when nothing is due;
-    - ``fired``: ``UPDATE deadline_rung ... RETURNING`` the crossed rungs of open, unpaused deadlines (a
-      concurrent sweep waits on the row lock, then sees ``fired_at`` set and skips the rung);
+    - a probe (``LIMIT 1`` on the index of the rungs' times) returns at once when nothing is due;
+    - ``fired``: ``DELETE FROM deadline_rung ... RETURNING`` the crossed rungs of open, unpaused deadlines (a
+      concurrent sweep waits on the row lock, then finds the rung gone and skips it);
     - ``esc``: ``INSERT INTO escalation ... SELECT FROM fired ... ON CONFLICT DO NOTHING RETURNING``;
     - ``batch``: ``esc`` with the rung's time and its deadline (read once, by key), materialised once;
     - ``recipients`` (from ``batch``), then ``INSERT INTO outbox`` and ``INSERT INTO task`` from it;
@@ -119,10 +120,10 @@ def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
     token = utcnow()
     now_param = sa.literal(now, UTCDateTime)
     token_param = sa.literal(token, UTCDateTime)
-    crossed = sa.and_(r.c.fired_at.is_(None), r.c.fire_at <= now_param)
+    crossed = r.c.fire_at <= now_param
     conn = session.connection()
 
-    # Early exit: an index-only probe on the partial index of pending rungs.
+    # Early exit: an index-only probe on the index of the (pending) rungs' times.
     if conn.execute(sa.select(sa.literal(1)).select_from(r).where(crossed).limit(1)).first() is None:
         return _nothing()
 
@@ -130,12 +131,11 @@ def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
     conn.execute(sa.text("SET LOCAL jit = off"))
 
     # No guard against an escalation already recorded for a crossed rung: every escalation is written with its
-    # rung marked, in one transaction, so a pending rung never has one. Should such a pair be made by hand, the
-    # rung is marked here (the portable path leaves it pending) while nothing else is written nor counted.
+    # rung deleted, in one transaction, so a pending rung never has one. Should such a pair be made by hand, the
+    # rung is deleted here (the portable path leaves it pending) while nothing else is written nor counted.
     fired = (
-        sa.update(r)
+        sa.delete(r)
         .where(crossed, _open_deadline(r))
-        .values(fired_at=now_param)
         .returning(r.c.deadline_id, r.c.rung, r.c.action, r.c.audience, r.c.fire_at)
         .cte("fired")
     )
@@ -203,28 +203,19 @@ def _sweep_portable(session: Session, dialect: str, now: datetime) -> dict[str, 
     # 1. record each crossed rung once
     pending = (
         sa.select(r.c.deadline_id, r.c.rung, r.c.action, r.c.audience, now_param, token_param)
-        .where(r.c.fired_at.is_(None), r.c.fire_at <= now_param, _open_deadline(r))
+        .where(r.c.fire_at <= now_param, _open_deadline(r))
     )
     conn = session.connection()  # Core statements: rowcounts come straight from the driver
-    conn.execute(
+    recorded = conn.execute(
         _insert(session, e)
         .from_select(["deadline_id", "rung", "action", "audience", "fired_at", "swept_at"], pending)
         .on_conflict_do_nothing(index_elements=["deadline_id", "rung"])
-    )
+    ).rowcount or 0  # type: ignore[attr-defined]
+    if not recorded:
+        return _nothing()
     in_batch = sa.and_(e.c.id > watermark, e.c.swept_at == token_param)
 
-    # 2. mark them fired
-    fired = conn.execute(
-        sa.update(r)
-        .where(
-            r.c.fired_at.is_(None),
-            r.c.fire_at <= now_param,
-            sa.exists().where(e.c.deadline_id == r.c.deadline_id, e.c.rung == r.c.rung, in_batch),
-        )
-        .values(fired_at=now_param)
-    ).rowcount or 0  # type: ignore[attr-defined]
-    if not fired:
-        return _nothing()
+    # 2. and 3. notify and assign, from the escalations and their rungs (still there for their times)
 
     source = e.join(d, d.c.id == e.c.deadline_id).join(
         r, sa.and_(r.c.deadline_id == e.c.deadline_id, r.c.rung == e.c.rung))
@@ -248,6 +239,13 @@ def _sweep_portable(session: Session, dialect: str, now: datetime) -> dict[str, 
     ):
         counts[name] = count
         skipped += superseded_count
+
+    # 4. the recorded rungs leave the ladder: their escalations are the record
+    fired = conn.execute(
+        sa.delete(r).where(
+            sa.tuple_(r.c.deadline_id, r.c.rung).in_(sa.select(e.c.deadline_id, e.c.rung).where(in_batch))
+        )
+    ).rowcount or 0  # type: ignore[attr-defined]
     return {**counts, "rungs_fired": fired, "superseded": skipped, "outbox": outbox_rows, "tasks": tasks}
 
 

@@ -4,9 +4,9 @@ The flow is thin: one task runs ``engine.sweep.sweep`` in one transaction. Never
 deadline — the server drops events past a few thousand task runs in one flow (see FIELD-NOTES).
 
 After a sweep that fired many rungs, and outside its transaction, PostgreSQL gets ``VACUUM (ANALYZE)
-deadline_rung`` (``tidy_after_sweep``). Why: a fired rung leaves the partial index of pending rungs
-(``ix_deadline_rung_pending``, ``WHERE fired_at IS NULL``), but its old index entry stays until a vacuum
-removes it; the next sweep's probe and scan (``fire_at <= now``) start exactly at those entries, and each one
+deadline_rung`` (``tidy_after_sweep``). Why: a fired rung is deleted, but its entry in the index of the rungs'
+times (``ix_deadline_rung_fire_at``) stays until a vacuum removes it; the next sweep's probe and scan
+(``fire_at <= now``) start exactly at those entries, and each one
 costs a visit to the heap (about 0.3 s for 30,000 of them at national scale, where the whole sweep with
 nothing to do should take well under 0.1 s). Autovacuum would get there eventually (and it may be off);
 this does it at once, for one table, and refreshes its statistics. A VACUUM cannot run inside a
