@@ -12,6 +12,8 @@ from sqlmodel import Session, col, select
 from engine.machine import Actor, Machine
 from engine.models import Event
 
+_EVENT: sa.Table = Event.__table__  # type: ignore[attr-defined]
+
 
 def append_event(
     session: Session,
@@ -28,23 +30,28 @@ def append_event(
     payload: dict[str, Any] | None = None,
     referral_id: int | None = None,
 ) -> Event:
-    event = Event(
-        case_id=case_id,
-        referral_id=referral_id,
-        entity=entity,
-        entity_version=entity_version,
-        action=action,
-        from_state=from_state,
-        to_state=to_state,
-        actor_id=actor.user_id,
-        actor_role=actor.role,
-        at=at,
-        reason=reason,
-        payload=dict(payload or {}),
-    )
-    session.add(event)
-    session.flush()
-    return event
+    """Write one event (after anything the session still holds unwritten) and return it with its id.
+
+    A plain INSERT ... RETURNING id: the event is never changed afterwards, so it needs no unit of work.
+    The returned ``Event`` is a detached record of what was written.
+    """
+    values: dict[str, Any] = {
+        "case_id": case_id,
+        "referral_id": referral_id,
+        "entity": entity,
+        "entity_version": entity_version,
+        "action": action,
+        "from_state": from_state,
+        "to_state": to_state,
+        "actor_id": actor.user_id,
+        "actor_role": actor.role,
+        "at": at,
+        "reason": reason,
+        "payload": dict(payload or {}),
+    }
+    session.flush()  # keep the order of writes: what the caller added before the event goes first
+    event_id = session.execute(sa.insert(_EVENT).values(**values).returning(_EVENT.c.id)).scalar_one()
+    return Event(id=event_id, **values)
 
 
 def timeline(session: Session, case_id: int) -> list[Event]:
