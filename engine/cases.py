@@ -13,7 +13,8 @@ from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlmodel import Session, col, select
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlmodel import Session, col
 
 from engine import deadlines, outbox, tasks
 from engine.audit import append_event
@@ -27,6 +28,9 @@ from engine.text import nfc
 OPEN_REFERRAL_STATES = ("draft", "requested", "accepted", "in_progress", "on_hold")
 REPORT_SOURCES = ("helpline_111", "school", "health_station", "family", "collaborator", "survey", "other")
 URGENCY_LEVELS = ("normal", "urgent")
+# Core statements for the hot path (no unit-of-work flush, no ORM object where none is needed)
+_CASE: sa.Table = Case.__table__  # type: ignore[attr-defined]
+_CONSENT: sa.Table = Consent.__table__  # type: ignore[attr-defined]
 
 
 def open_case(
@@ -84,13 +88,24 @@ def transition_case(
     expected_version: int,
     payload: dict[str, Any] | None = None,
     now: datetime | None = None,
+    *,
+    case: Case | None = None,
 ) -> Case:
+    """Apply ``action`` to the case if its version is ``expected_version`` and the stage tables allow it.
+
+    ``case`` is the case as this same transaction has just read it (e.g. the caller's scope check), which
+    saves reading it twice; without it the row is read here. Either way the guards see what is stored, and
+    the version check in the UPDATE itself catches anything committed since.
+    """
     now = now or utcnow()
     payload = clean_payload(payload)
-    # Read the row afresh even if this session holds the case already: the guards must see what is stored.
-    case = session.get(Case, case_id, populate_existing=True)
     if case is None:
-        raise NotFound(what=f"case {case_id}")
+        # Read the row afresh even if this session holds the case already: the guards must see what is stored.
+        case = session.get(Case, case_id, populate_existing=True)
+        if case is None:
+            raise NotFound(what=f"case {case_id}")
+    elif case.id != case_id:
+        raise ValueError(f"case {case.id} given for case {case_id}")
     if case.version != expected_version:
         raise Conflict(current=case.version, expected=expected_version)
     facts = gather_facts(session, case, actor, payload, now)
@@ -130,22 +145,34 @@ def _has_nul(value: Any) -> bool:
 
 
 def gather_facts(session: Session, case: Case, actor: Actor, payload: dict[str, Any], now: datetime) -> Facts:
-    child = session.get(Child, case.child_id)
-    consents = session.exec(
-        select(Consent).where(Consent.case_id == case.id, Consent.revoked_at.is_(None))  # type: ignore[union-attr]
-    ).all()
+    birth_date = session.execute(
+        sa.select(col(Child.date_of_birth)).where(col(Child.id) == case.child_id)
+    ).scalar_one_or_none()
     return Facts(
         step=case.step,
         actor=actor,
         payload=payload,
         now=now,
         data=case.data,
-        child_birth_date=child.date_of_birth if child else None,
-        consents=tuple((c.given_by, frozenset(c.domains)) for c in consents),
+        child_birth_date=birth_date,
+        consents=consent_facts(session, case.id or 0),
         open_items=tuple(open_items(session, case.id or 0)),
         owner_id=case.owner_id,
         urgency=case.urgency,
     )
+
+
+def consent_facts(session: Session, case_id: int) -> tuple[tuple[str, frozenset[str]], ...]:
+    """The case's unrevoked consents as the guards read them: each distinct (given by, domains covered).
+
+    Only those two columns, and each pair once: a case that records the same consent again and again
+    (a renewal, a correction) costs the guards nothing more.
+    """
+    rows = session.execute(
+        sa.select(col(Consent.given_by), col(Consent.domains)).distinct()
+        .where(col(Consent.case_id) == case_id, col(Consent.revoked_at).is_(None))
+    ).all()
+    return tuple((given_by, frozenset(domains)) for given_by, domains in rows)
 
 
 def open_items(session: Session, case_id: int) -> list[str]:
@@ -179,15 +206,17 @@ def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_
         values["closed_at"] = None
     if tr.action == "verify" and facts.payload.get("urgency"):
         values["urgency"] = facts.payload["urgency"]
-    result = session.execute(
-        sa.update(Case).where(Case.id == case.id, Case.version == expected_version).values(**values)  # type: ignore[arg-type]
-    )
-    if result.rowcount != 1:  # type: ignore[attr-defined]
+    stored = session.execute(
+        sa.update(_CASE).where(_CASE.c.id == case.id, _CASE.c.version == expected_version).values(**values)
+        .returning(*_CASE.c)
+    ).first()
+    if stored is None:
         # Someone else moved the case since we read it. Nothing has been written yet; the caller's
         # transaction rolls back (a service never commits or rolls back itself).
         current = session.execute(sa.select(col(Case.version)).where(col(Case.id) == case.id)).scalar()
         raise Conflict(current=current, expected=expected_version)
-    session.refresh(case)
+    for key, value in stored._mapping.items():  # the row as stored, as a refresh would read it
+        set_committed_value(case, key, value)
     _record_side_facts(session, case, tr, facts)
     event = append_event(
         session, case_id=case.id, entity="case", entity_version=case.version, action=tr.action,
@@ -218,16 +247,15 @@ def _record_side_facts(session: Session, case: Case, tr: Transition, facts: Fact
         domains = facts.payload.get("domains") or []
         if not isinstance(domains, list):
             domains = [domains]
-        session.add(
-            Consent(
-                case_id=case.id or 0,
-                given_by=facts.payload["given_by"],
-                name=nfc(str(facts.payload["name"])),
-                domains=[str(d) for d in domains],
-                recorded_at=facts.now,
-                recorded_by=facts.actor.user_id,
-            )
-        )
+        session.execute(sa.insert(_CONSENT).values(
+            case_id=case.id or 0,
+            given_by=facts.payload["given_by"],
+            name=nfc(str(facts.payload["name"])),
+            domains=[str(d) for d in domains],
+            recorded_at=facts.now,
+            recorded_by=facts.actor.user_id,
+            revoked_at=None,
+        ))
 
 
 def _enter_step(session: Session, case: Case, step: str, deadline_key: str | None, now: datetime) -> None:

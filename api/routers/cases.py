@@ -93,11 +93,11 @@ def transition_case_route(
     if_match: IfMatch = None,
 ) -> object:
     """Moves the case one step, if the action is allowed now for you and its rules hold."""
-    case_in_scope(session, actor, case_id)
+    case = case_in_scope(session, actor, case_id)
     if (replayed := idem.replay()) is not None:
         return replayed
     version = expected_version(if_match)
-    case = transition_case(session, case_id, body.action, actor, version, body.payload)
+    case = transition_case(session, case_id, body.action, actor, version, body.payload, case=case)
     return idem.respond(200, case_public(case), headers={"ETag": etag_of(case.version)})
 
 
