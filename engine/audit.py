@@ -13,6 +13,7 @@ from engine.machine import Actor, Machine
 from engine.models import Event
 
 _EVENT: sa.Table = Event.__table__  # type: ignore[attr-defined]
+_INSERT_EVENT = sa.insert(_EVENT).returning(_EVENT.c.id)
 
 
 def append_event(
@@ -50,7 +51,7 @@ def append_event(
         "payload": dict(payload or {}),
     }
     session.flush()  # keep the order of writes: what the caller added before the event goes first
-    event_id = session.execute(sa.insert(_EVENT).values(**values).returning(_EVENT.c.id)).scalar_one()
+    event_id = session.connection().execute(_INSERT_EVENT, values).scalar_one()
     return Event(id=event_id, **values)
 
 

@@ -28,9 +28,21 @@ from engine.text import nfc
 OPEN_REFERRAL_STATES = ("draft", "requested", "accepted", "in_progress", "on_hold")
 REPORT_SOURCES = ("helpline_111", "school", "health_station", "family", "collaborator", "survey", "other")
 URGENCY_LEVELS = ("normal", "urgent")
-# Core statements for the hot path (no unit-of-work flush, no ORM object where none is needed)
+# The transition's statements, built once: Core (no unit of work, no ORM object where none is needed) and
+# run on the session's connection, with only their parameters changing from one transition to the next.
 _CASE: sa.Table = Case.__table__  # type: ignore[attr-defined]
 _CONSENT: sa.Table = Consent.__table__  # type: ignore[attr-defined]
+_BIRTH_DATE = sa.select(col(Child.date_of_birth)).where(col(Child.id) == sa.bindparam("child_id"))
+_CONSENT_FACTS = (
+    sa.select(col(Consent.given_by), col(Consent.domains)).distinct()
+    .where(col(Consent.case_id) == sa.bindparam("case_id"), col(Consent.revoked_at).is_(None))
+)
+_OPEN_ITEMS = (
+    sa.select(col(Referral.id), col(Referral.service_code), col(Referral.state))
+    .where(col(Referral.case_id) == sa.bindparam("case_id"), col(Referral.state).in_(OPEN_REFERRAL_STATES))
+    .order_by(col(Referral.id))
+)
+_INSERT_CONSENT = sa.insert(_CONSENT)
 
 
 def open_case(
@@ -145,9 +157,7 @@ def _has_nul(value: Any) -> bool:
 
 
 def gather_facts(session: Session, case: Case, actor: Actor, payload: dict[str, Any], now: datetime) -> Facts:
-    birth_date = session.execute(
-        sa.select(col(Child.date_of_birth)).where(col(Child.id) == case.child_id)
-    ).scalar_one_or_none()
+    birth_date = session.connection().execute(_BIRTH_DATE, {"child_id": case.child_id}).scalar_one_or_none()
     return Facts(
         step=case.step,
         actor=actor,
@@ -168,20 +178,13 @@ def consent_facts(session: Session, case_id: int) -> tuple[tuple[str, frozenset[
     Only those two columns, and each pair once: a case that records the same consent again and again
     (a renewal, a correction) costs the guards nothing more.
     """
-    rows = session.execute(
-        sa.select(col(Consent.given_by), col(Consent.domains)).distinct()
-        .where(col(Consent.case_id) == case_id, col(Consent.revoked_at).is_(None))
-    ).all()
+    rows = session.connection().execute(_CONSENT_FACTS, {"case_id": case_id}).all()
     return tuple((given_by, frozenset(domains)) for given_by, domains in rows)
 
 
 def open_items(session: Session, case_id: int) -> list[str]:
     """What the case started and is still open: its referrals that have not ended."""
-    rows = session.execute(
-        sa.select(col(Referral.id), col(Referral.service_code), col(Referral.state))
-        .where(col(Referral.case_id) == case_id, col(Referral.state).in_(OPEN_REFERRAL_STATES))
-        .order_by(col(Referral.id))
-    ).all()
+    rows = session.connection().execute(_OPEN_ITEMS, {"case_id": case_id}).all()
     return [f"REF-{rid} {service} ({state})" for rid, service, state in rows]
 
 
@@ -206,7 +209,7 @@ def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_
         values["closed_at"] = None
     if tr.action == "verify" and facts.payload.get("urgency"):
         values["urgency"] = facts.payload["urgency"]
-    stored = session.execute(
+    stored = session.connection().execute(
         sa.update(_CASE).where(_CASE.c.id == case.id, _CASE.c.version == expected_version).values(**values)
         .returning(*_CASE.c)
     ).first()
@@ -247,15 +250,15 @@ def _record_side_facts(session: Session, case: Case, tr: Transition, facts: Fact
         domains = facts.payload.get("domains") or []
         if not isinstance(domains, list):
             domains = [domains]
-        session.execute(sa.insert(_CONSENT).values(
-            case_id=case.id or 0,
-            given_by=facts.payload["given_by"],
-            name=nfc(str(facts.payload["name"])),
-            domains=[str(d) for d in domains],
-            recorded_at=facts.now,
-            recorded_by=facts.actor.user_id,
-            revoked_at=None,
-        ))
+        session.connection().execute(_INSERT_CONSENT, {
+            "case_id": case.id or 0,
+            "given_by": facts.payload["given_by"],
+            "name": nfc(str(facts.payload["name"])),
+            "domains": [str(d) for d in domains],
+            "recorded_at": facts.now,
+            "recorded_by": facts.actor.user_id,
+            "revoked_at": None,
+        })
 
 
 def _enter_step(session: Session, case: Case, step: str, deadline_key: str | None, now: datetime) -> None:
