@@ -34,6 +34,8 @@ ALGORITHM = "HS256"
 _DUMMY_HASH = hash_password("not-a-real-password-for-timing")
 
 router = APIRouter(prefix="/auth", tags=["auth"])
+# every request signs in through this one, so it is built once
+_USER_BY_ID = sa.select(User).where(col(User.id) == sa.bindparam("user_id"))
 
 
 @dataclass(frozen=True)
@@ -99,7 +101,7 @@ def user_from_token(session: Session, token: str, settings: Settings) -> User | 
         return None
     if claims.get("typ") != "access":
         return None
-    user = session.get(User, user_id)
+    user = session.execute(_USER_BY_ID, {"user_id": user_id}).scalar_one_or_none()
     if user is None or not user.active:
         return None
     return user

@@ -69,10 +69,18 @@ def child_in_scope(session: Session, actor: Actor, child_id: int) -> Child:
     return child
 
 
+# the case routes' loader, built once: the case by id within the subtree of a unit
+_CASE_IN_AREA = sa.select(Case).where(
+    col(Case.id) == sa.bindparam("case_id"), subtree_condition(Case.unit_code, sa.bindparam("unit_code"))
+)
+
+
 def case_in_scope(session: Session, actor: Actor, case_id: int) -> Case:
-    stmt = sa.select(Case).where(col(Case.id) == case_id, case_condition(actor))
-    case = _one(session, stmt, f"case {case_id}")  # type: ignore[arg-type]
-    assert isinstance(case, Case)
+    if not sees_cases(actor):
+        raise NotFound(what=f"case {case_id}")
+    case = session.execute(_CASE_IN_AREA, {"case_id": case_id, "unit_code": actor.unit_code}).scalar_one_or_none()
+    if case is None:
+        raise NotFound(what=f"case {case_id}")
     return case
 
 

@@ -162,8 +162,10 @@ def get_child(session: Session, child_id: int) -> Child:
     return child
 
 
-def subtree_condition(column: Any, unit_code: str) -> sa.ColumnElement[bool]:
+def subtree_condition(column: Any, unit_code: str | sa.BindParameter[str]) -> sa.ColumnElement[bool]:
     """``column`` (a unit code) lies in the subtree rooted at ``unit_code`` (the unit itself included).
+
+    ``unit_code`` may be a bound parameter, for a statement built once and run for many units.
 
     A prefix test on the materialised path rather than ``LIKE path || '%'``: unit codes come from files and
     may contain ``_`` or ``%``, which LIKE would read as wildcards. An unknown ``unit_code`` matches nothing.
