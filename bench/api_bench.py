@@ -171,13 +171,14 @@ def pgbench_script(url: str, statements: list[tuple[str, dict[str, Any]]], first
         cursor = psycopg.ClientCursor(conn)
         for statement, params in statements:
             marked = {}
+            case_update = statement.lstrip().upper().startswith("UPDATE CASE_FILE")
             for key, value in params.items():
                 if value == CAPTURE_CASE_ID and isinstance(value, int):
                     value = "__CASE__"
-                elif statement.lstrip().upper().startswith("UPDATE CASE_FILE") and key == "version":
+                elif case_update and key == "version":
                     value = "__NEWVERSION__"
-                elif statement.lstrip().upper().startswith("UPDATE CASE_FILE") and key == "version_1":
-                    value = "__OLDVERSION__"
+                elif case_update and re.search(rf"case_file\.version = %\({re.escape(key)}\)s", statement):
+                    value = "__OLDVERSION__"  # the version check's parameter, whatever its name
                 marked[key] = value
             sql = cursor.mogrify(statement, marked)
             sql = re.sub(r"'__CASE__'(::\w+)?", ":case_id", sql)

@@ -43,6 +43,12 @@ _OPEN_ITEMS = (
     .order_by(col(Referral.id))
 )
 _INSERT_CONSENT = sa.insert(_CONSENT)
+# SET takes the columns named in the parameters; the WHERE holds the version check (a stale one matches nothing)
+_UPDATE_CASE = (
+    sa.update(_CASE)
+    .where(_CASE.c.id == sa.bindparam("case_id"), _CASE.c.version == sa.bindparam("expected_version"))
+    .returning(*_CASE.c)
+)
 
 
 def open_case(
@@ -210,8 +216,7 @@ def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_
     if tr.action == "verify" and facts.payload.get("urgency"):
         values["urgency"] = facts.payload["urgency"]
     stored = session.connection().execute(
-        sa.update(_CASE).where(_CASE.c.id == case.id, _CASE.c.version == expected_version).values(**values)
-        .returning(*_CASE.c)
+        _UPDATE_CASE, {**values, "case_id": case.id, "expected_version": expected_version}
     ).first()
     if stored is None:
         # Someone else moved the case since we read it. Nothing has been written yet; the caller's
