@@ -64,9 +64,10 @@ def create_app(container: Container | None = None) -> FastAPI:
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, children, cases, referrals, tasks, directory, users, access_log):
         api.include_router(module.router)
-    supervision = _optional_router("api.routers.supervision")
-    if supervision is not None:
-        api.include_router(supervision)
+    for optional in ("api.routers.supervision", "api.routers.training"):
+        router = _optional_router(optional)
+        if router is not None:
+            api.include_router(router)
     app.include_router(api)
 
     @app.get("/healthz", response_model=HealthPublic, tags=["health"], summary="The process is up")

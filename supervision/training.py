@@ -33,7 +33,8 @@ class ParticipantIn:
     child_id: int | None = None
 
 
-def _check_scope(session: Session, actor: Actor, unit_code: str) -> None:
+def check_register_scope(session: Session, actor: Actor, unit_code: str) -> None:
+    """The unit exists, the role keeps the register, and the unit lies in the actor's subtree (else 404)."""
     if session.get(Unit, unit_code) is None:
         raise InvalidInput("supervision.unit_unknown", unit=unit_code)
     if actor.role not in REGISTER_ROLES:
@@ -54,7 +55,7 @@ def _name(value: str) -> str:
 def add_training_session(
     session: Session, *, actor: Actor, unit_code: str, topic: str, audience: str, held_on: date
 ) -> TrainingSession:
-    _check_scope(session, actor, unit_code)
+    check_register_scope(session, actor, unit_code)
     if audience not in AUDIENCES:
         raise InvalidInput(detail=f"audience must be one of {', '.join(AUDIENCES)}")
     if not nfc(topic or ""):
@@ -72,12 +73,12 @@ def add_participants(
     training = session.get(TrainingSession, session_id)
     if training is None:
         raise NotFound(what=f"training session {session_id}")
-    _check_scope(session, actor, training.unit_code)
+    check_register_scope(session, actor, training.unit_code)
     rows = []
     for person in participants:
         if person.kind not in PARTICIPANT_KINDS:
             raise InvalidInput("supervision.training_kind", kind=person.kind)
-        _check_scope(session, actor, person.unit_code)
+        check_register_scope(session, actor, person.unit_code)
         if person.kind == "caregiver":
             if person.child_id is None or session.get(Child, person.child_id) is None:
                 raise InvalidInput(detail="a caregiver is recorded with the child they care for (child_id)")
@@ -92,7 +93,7 @@ def add_participants(
 
 def add_roster_person(session: Session, *, actor: Actor, unit_code: str, person_name: str, kind: str) -> StaffRoster:
     """An official or collaborator of a unit; the same name twice in one unit and kind is refused."""
-    _check_scope(session, actor, unit_code)
+    check_register_scope(session, actor, unit_code)
     if kind not in STAFF_KINDS:
         raise InvalidInput("supervision.training_kind", kind=kind)
     name = _name(person_name)
