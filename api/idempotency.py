@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Annotated, Any
 
 from fastapi import Depends, Header, Request
@@ -51,7 +52,18 @@ class Idempotency:
     session: Session
     user_id: int
     key: str | None
-    fingerprint: str
+    path: str
+    body: bytes
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """The request's path and the hash of its canonical JSON body; computed only when a key needs it."""
+        try:
+            canonical = (json.dumps(json.loads(self.body), sort_keys=True, separators=(",", ":")).encode()
+                         if self.body else b"")
+        except ValueError:
+            canonical = self.body
+        return f"{self.path}#sha256={hashlib.sha256(canonical).hexdigest()}"
 
     def replay(self) -> JSONResponse | None:
         """The stored response for this key, or None when the key is new (or absent)."""
@@ -93,14 +105,9 @@ async def get_idempotency(
         description="A unique key per intended change (e.g. a UUID); a replay returns the first response",
         max_length=MAX_KEY_LENGTH, examples=["5f0c7a4e-3c1e-4c55-9a52-2f1f4d1d9b10"])] = None,
 ) -> Idempotency:
-    try:
-        canonical = json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode() if body else b""
-    except ValueError:
-        canonical = body
-    digest = hashlib.sha256(canonical).hexdigest()
-    fingerprint = f"{request.url.path}#sha256={digest}"
     assert user.id is not None
-    return Idempotency(session=session, user_id=user.id, key=idempotency_key or None, fingerprint=fingerprint)
+    return Idempotency(session=session, user_id=user.id, key=idempotency_key or None, path=request.url.path,
+                       body=body)
 
 
 Idem = Annotated[Idempotency, Depends(get_idempotency)]
