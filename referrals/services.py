@@ -17,12 +17,12 @@ from sqlmodel import Session, col, select
 
 from engine import deadlines, outbox, tasks
 from engine.audit import append_event
-from engine.cases import clean_payload
+from engine.cases import clean_payload, consent_facts
 from engine.db import utcnow
 from engine.errors import Conflict, InvalidInput, NotFound, TransitionRefused
 from engine.i18n import register
 from engine.machine import Actor, Facts, Transition
-from engine.models import Agency, Case, Consent, Event, Referral, ServiceType, User
+from engine.models import Agency, Case, Event, Referral, ServiceType, User
 from engine.text import nfc
 from referrals.lifecycle import (
     AGENCY_STATES,
@@ -63,9 +63,6 @@ REFER_AGAIN = "refer_again"
 def referral_facts(session: Session, referral: Referral, case: Case, actor: Actor, payload: dict[str, Any],
                    now: datetime) -> Facts:
     """What the lifecycle's guards may know: the referral, its case, and the case's unrevoked consents."""
-    consents = session.exec(
-        select(Consent).where(col(Consent.case_id) == case.id, col(Consent.revoked_at).is_(None))
-    ).all()
     plan = (case.data or {}).get("care_plan") or {}
     return Facts(
         step=referral.state,
@@ -81,7 +78,7 @@ def referral_facts(session: Session, referral: Referral, case: Case, actor: Acto
             "case_urgency": case.urgency,
             "plan_services": list(plan.get("services") or []),
         },
-        consents=tuple((c.given_by, frozenset(c.domains)) for c in consents),
+        consents=consent_facts(session, case.id or 0),
         owner_id=case.owner_id,
         urgency=case.urgency,
     )
