@@ -5,7 +5,6 @@ Nothing connects at import time: callers build an engine from a URL when they ne
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -92,34 +91,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
     if "poolclass" not in kwargs:
         kwargs.setdefault("pool_size", 10)
         kwargs.setdefault("max_overflow", 20)
-    if kwargs.get("pool_pre_ping"):
-        return sa.create_engine(url, **kwargs)
-    engine = sa.create_engine(url, **kwargs)
-    _ping_when_idle(engine)
-    return engine
-
-
-# A pooled connection is tested (a round trip) before use only when it has sat in the pool longer than this.
-# pool_pre_ping tested every checkout: under load that round trip cost the API about 3% of its CPU per request,
-# for connections handed back moments before. A dead connection found by the test is replaced, as with
-# pool_pre_ping; one that died within this window fails its request, and the pool then renews the others.
-PING_WHEN_IDLE_FOR = 5.0  # seconds
-
-
-def _ping_when_idle(engine: Engine) -> None:
-    @event.listens_for(engine, "checkin")
-    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
-        record.info["ketnoi_idle_since"] = time.monotonic()
-
-    @event.listens_for(engine, "checkout")
-    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
-        idle_since = record.info.pop("ketnoi_idle_since", None)
-        if idle_since is None or time.monotonic() - idle_since < PING_WHEN_IDLE_FOR:
-            return
-        try:
-            engine.dialect.do_ping(dbapi_connection)
-        except engine.dialect.loaded_dbapi.Error as exc:
-            raise sa.exc.DisconnectionError(str(exc)) from exc  # the pool replaces it and checks out anew
+    kwargs.setdefault("pool_pre_ping", True)
+    return sa.create_engine(url, **kwargs)
 
 
 @contextmanager
