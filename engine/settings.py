@@ -13,7 +13,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "changeme", "secret", "dev", "development"})
-DEV_SECRET = "dev-only-not-a-secret"
+DEV_SECRET = "dev-only-not-a-secret-for-this-machine-only"  # 32+ bytes: HS256 wants no less
 
 
 class Settings(BaseSettings):

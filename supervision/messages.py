@@ -41,6 +41,30 @@ register({
         "vi": "Định dạng «{format}» không được hỗ trợ; dùng xlsx, csv hoặc json.",
         "en": "Format '{format}' is not supported; use xlsx, csv or json.",
     },
+    "supervision.name_empty": {
+        "vi": "Cần ghi họ tên người tham gia.",
+        "en": "The person's name is missing.",
+    },
+    "supervision.topic_empty": {
+        "vi": "Cần ghi chủ đề của buổi tập huấn.",
+        "en": "The training's topic is missing.",
+    },
+    "supervision.training_audience": {
+        "vi": "Đối tượng tập huấn «{audience}» không hợp lệ; dùng caregivers hoặc officials.",
+        "en": "Training audience '{audience}' is invalid; use caregivers or officials.",
+    },
+    "supervision.caregiver_child": {
+        "vi": "Người chăm sóc được ghi cùng trẻ mà họ chăm sóc (child_id của một trẻ đã đăng ký).",
+        "en": "A caregiver is recorded with the child they care for (child_id of a registered child).",
+    },
+    "supervision.child_for_caregivers": {
+        "vi": "Chỉ người chăm sóc mới ghi kèm trẻ (child_id).",
+        "en": "Only caregivers are recorded with a child (child_id).",
+    },
+    "supervision.roster_taken": {
+        "vi": "«{name}» đã có trong danh sách cán bộ của đơn vị {unit}.",
+        "en": "'{name}' is already on the staff roster of {unit}.",
+    },
     "supervision.training_kind": {
         "vi": "Loại người tham gia «{kind}» không hợp lệ; dùng caregiver, official hoặc collaborator.",
         "en": "Participant kind '{kind}' is invalid; use caregiver, official or collaborator.",

@@ -48,7 +48,7 @@ def check_register_scope(session: Session, actor: Actor, unit_code: str) -> None
 def _name(value: str) -> str:
     name = nfc(value or "")
     if len(name) < 2:
-        raise InvalidInput(detail="person_name is empty")
+        raise InvalidInput("supervision.name_empty")
     return name[:200]
 
 
@@ -57,9 +57,9 @@ def add_training_session(
 ) -> TrainingSession:
     check_register_scope(session, actor, unit_code)
     if audience not in AUDIENCES:
-        raise InvalidInput(detail=f"audience must be one of {', '.join(AUDIENCES)}")
+        raise InvalidInput("supervision.training_audience", audience=audience)
     if not nfc(topic or ""):
-        raise InvalidInput(detail="topic is empty")
+        raise InvalidInput("supervision.topic_empty")
     record = TrainingSession(unit_code=unit_code, topic=nfc(topic), audience=audience, held_on=held_on)
     session.add(record)
     session.flush()
@@ -81,9 +81,9 @@ def add_participants(
         check_register_scope(session, actor, person.unit_code)
         if person.kind == "caregiver":
             if person.child_id is None or session.get(Child, person.child_id) is None:
-                raise InvalidInput(detail="a caregiver is recorded with the child they care for (child_id)")
+                raise InvalidInput("supervision.caregiver_child")
         elif person.child_id is not None:
-            raise InvalidInput(detail="only caregivers carry a child_id")
+            raise InvalidInput("supervision.child_for_caregivers")
         rows.append(TrainingParticipant(session_id=session_id, person_name=_name(person.person_name),
                                         kind=person.kind, child_id=person.child_id, unit_code=person.unit_code))
     session.add_all(rows)
@@ -103,7 +103,7 @@ def add_roster_person(session: Session, *, actor: Actor, unit_code: str, person_
         )
     ).first()
     if taken is not None:
-        raise InvalidInput(detail=f"{name} is already on the roster of {unit_code}")
+        raise InvalidInput("supervision.roster_taken", name=name, unit=unit_code)
     person = StaffRoster(unit_code=unit_code, person_name=name, kind=kind)
     session.add(person)
     session.flush()

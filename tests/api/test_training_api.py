@@ -85,3 +85,13 @@ def test_roster_and_officials_trainings_feed_the_indicator(client: TestClient, p
     assert report.status_code == 200, report.text
     officials = next(i for i in report.json()["indicators"] if i["key"] == "officials_trained")
     assert (officials["numerator"], officials["denominator"]) == (1, 2)
+
+
+def test_refusals_read_in_the_language_asked_for(client: TestClient, people: People) -> None:
+    person = {"unit_code": COMMUNE_A, "person_name": "Lê Văn Nam", "kind": "official"}
+    assert client.post(f"{API}/roster", json=person, headers=people["caseworker"]).status_code == 201
+    vi = client.post(f"{API}/roster", json=person, headers=people["caseworker"])
+    en = client.post(f"{API}/roster", json=person, headers={**people["caseworker"], "Accept-Language": "en"})
+    assert vi.status_code == en.status_code == 422
+    assert vi.json()["detail"] == "«Lê Văn Nam» đã có trong danh sách cán bộ của đơn vị 05443."
+    assert en.json()["detail"] == "'Lê Văn Nam' is already on the staff roster of 05443."
