@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 from engine.models import Event
 from tests.api.conftest import CHILD, make_container
-from tests.api.live import live_server
+from tests.support.live_server import live_server
 from tests.support.people import PASSWORD, make_user
 
 CONCURRENCY = 20

@@ -6,13 +6,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from engine.cases import open_case
 from engine.db import transaction
 from engine.errors import TransitionRefused
 from engine.models import Case, Task
 from referrals.services import create_referral
-from tests.integration.test_referrals_loop import case_in_care, case_step, ref_step, refer
-from tests.support.people import make_child, make_user
+from tests.integration.test_referrals_loop import case_in_care, case_step, ref_step, refer, urgent_verified_case
 
 
 def _open_task_kinds(db: Engine, case_id: int) -> list[str]:
@@ -33,13 +31,7 @@ def test_closing_a_case_closes_its_refer_again_task(db: Engine) -> None:
 
 
 def test_not_eligible_closure_refused_while_an_urgent_referral_is_open(db: Engine) -> None:
-    lan = make_user(db, "lan", "caseworker")
-    child_id = make_child(db, lan)
-    with transaction(db) as s:
-        case_id = open_case(s, child_id=child_id, actor=lan, source="helpline_111", urgency="urgent").id
-    case_step(db, case_id, "verify", lan, {"urgency": "urgent", "assessment": "bị bạo hành"})
-    case_step(db, case_id, "record_consent", lan,
-              {"given_by": "guardian", "name": "Bà ngoại", "domains": ["protection"]})
+    case_id, lan = urgent_verified_case(db)
     with transaction(db) as s:
         referral = create_referral(s, case_id=case_id, service_code="emergency_protection", actor=lan)
     with pytest.raises(TransitionRefused) as refused:

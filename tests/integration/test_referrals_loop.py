@@ -230,14 +230,21 @@ def test_referral_needs_consent_covering_the_domain_and_a_planned_service(db: En
     assert refused.value.code == "referral.already_open"
 
 
-def test_urgent_protection_is_referred_already_during_pre_intake(db: Engine) -> None:
+def urgent_verified_case(db: Engine) -> tuple[int, Actor]:
+    """An urgent report (violence at home) verified, with the guardian's consent for protection: (case id, lan)."""
     lan = make_user(db, "lan", "caseworker")
     child_id = make_child(db, lan)
     with transaction(db) as s:
         case_id = open_case(s, child_id=child_id, actor=lan, source="helpline_111", urgency="urgent").id
+    assert case_id is not None
     case_step(db, case_id, "verify", lan, {"urgency": "urgent", "assessment": "bị bạo hành"})
     case_step(db, case_id, "record_consent", lan,
               {"given_by": "guardian", "name": "Bà ngoại", "domains": ["protection"]})
+    return case_id, lan
+
+
+def test_urgent_protection_is_referred_already_during_pre_intake(db: Engine) -> None:
+    case_id, lan = urgent_verified_case(db)
     with transaction(db) as s:
         with pytest.raises(TransitionRefused) as refused:
             create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import email
 import email.policy
 import json
-import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -14,11 +13,7 @@ from typing import Any
 
 from aiosmtpd.controller import Controller
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.support.live_server import free_port
 
 
 @dataclass

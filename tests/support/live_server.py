@@ -1,4 +1,4 @@
-"""A real uvicorn server in a thread on a free port, for tests that need true concurrency over HTTP."""
+"""A real uvicorn server in a thread on a free port: for true concurrency over HTTP, and for the browser."""
 
 from __future__ import annotations
 
