@@ -73,14 +73,17 @@ def add_participants(
     training = session.get(TrainingSession, session_id)
     if training is None:
         raise NotFound(what=f"training session {session_id}")
-    check_register_scope(session, actor, training.unit_code)
+    # each unit and each child once, however long the list (a training may count hundreds of people)
+    for unit_code in sorted({training.unit_code} | {p.unit_code for p in participants}):
+        check_register_scope(session, actor, unit_code)
+    named = {p.child_id for p in participants if p.child_id is not None}
+    known = set(session.execute(sa.select(col(Child.id)).where(col(Child.id).in_(named))).scalars()) if named else set()
     rows = []
     for person in participants:
         if person.kind not in PARTICIPANT_KINDS:
             raise InvalidInput("supervision.training_kind", kind=person.kind)
-        check_register_scope(session, actor, person.unit_code)
         if person.kind == "caregiver":
-            if person.child_id is None or session.get(Child, person.child_id) is None:
+            if person.child_id not in known:
                 raise InvalidInput("supervision.caregiver_child")
         elif person.child_id is not None:
             raise InvalidInput("supervision.child_for_caregivers")

@@ -60,6 +60,8 @@ def test_one_bad_participant_refuses_the_whole_training(
     refused = client.post(f"{API}/trainings", json=body, headers=people["caseworker"])
     assert refused.status_code == 422
     assert refused.headers["content-type"].startswith("application/problem+json")
+    unknown_child = caregivers_training(999_999)
+    assert client.post(f"{API}/trainings", json=unknown_child, headers=people["caseworker"]).status_code == 422
     wrong_kind = client.post(f"{API}/trainings", json={**body, "audience": "everyone"}, headers=people["caseworker"])
     assert wrong_kind.status_code == 422 and "audience" in wrong_kind.text
     assert snapshot(engine_) == before  # not even the training itself was kept
