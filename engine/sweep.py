@@ -41,6 +41,7 @@ from engine.db import UTCDateTime, utcnow
 from engine.models import Agency, Case, Deadline, DeadlineRung, Escalation, Outbox, Task, Unit, User
 
 TEMPLATES = ("reminder_before_due", "due_today", "overdue", "escalation")
+COUNTS = (*TEMPLATES, "rungs_fired", "superseded", "outbox", "tasks")  # what a sweep returns
 AUDIENCE_PARTS = ("owner", "caseworker", "supervisor", "unit_above")
 
 
@@ -71,9 +72,6 @@ def _iso_utc(dialect: str, column: Any) -> sa.ColumnElement[str]:
 
 def _empty_json_array(dialect: str) -> sa.ColumnElement[Any]:
     return sa.func.jsonb_build_array() if dialect == "postgresql" else sa.func.json_array()
-
-
-COUNTS = (*TEMPLATES, "rungs_fired", "superseded", "outbox", "tasks")
 
 
 def _nothing() -> dict[str, int]:
