@@ -204,8 +204,9 @@ class Task(SQLModel, table=True):
         sa.Index("ix_task_open_unit", "owner_unit_code", "owner_role", postgresql_where=sa.text("closed_at IS NULL")),
     )
     id: int | None = Field(default=None, primary_key=True)
-    case_id: int = Field(foreign_key="case_file.id", index=True)
-    referral_id: int | None = Field(default=None, foreign_key="referral.id", index=True)
+    # no foreign keys to the case and referral: the sweep writes thousands of tasks at once (migration 0005)
+    case_id: int = Field(index=True)
+    referral_id: int | None = Field(default=None, index=True)
     kind: str = Field(max_length=64)  # the step or referral state waited on, or e.g. "refer_again"
     owner_user_id: int | None = Field(default=None, foreign_key="app_user.id")
     owner_agency_code: str | None = Field(default=None, foreign_key="agency.code")
