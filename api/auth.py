@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from math import ceil
 from typing import Annotated, Any
 
@@ -91,15 +92,30 @@ def issue_token(user: User, settings: Settings, *, now: datetime | None = None) 
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM)
 
 
-def user_from_token(session: Session, token: str, settings: Settings) -> User | None:
-    """The active user a valid, unexpired token names, or None."""
+@lru_cache(maxsize=4096)
+def _signed_access_claims(token: str, secret: str) -> tuple[int, float] | None:
+    """(user id, expiry as a POSIX time) of a well-signed access token, or None; its expiry is not checked here.
+
+    Every request of a signed-in user carries the same token, and checking its signature is pure: the answer is
+    kept (bounded; keyed by the secret too), and only the clock is read again on each request.
+    """
     try:
-        claims = jwt.decode(token, settings.secret_key, algorithms=[ALGORITHM],
-                            options={"require": ["exp", "sub", "iat"]})
-        user_id = int(claims["sub"])
+        claims = jwt.decode(token, secret, algorithms=[ALGORITHM],
+                            options={"require": ["exp", "sub", "iat"], "verify_exp": False})
+        if claims.get("typ") != "access":
+            return None
+        return int(claims["sub"]), float(claims["exp"])
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
-    if claims.get("typ") != "access":
+
+
+def user_from_token(session: Session, token: str, settings: Settings, *, now: datetime | None = None) -> User | None:
+    """The active user a valid, unexpired token names, or None."""
+    signed = _signed_access_claims(token, settings.secret_key)
+    if signed is None:
+        return None
+    user_id, expires = signed
+    if expires <= (now or utcnow()).timestamp():  # as PyJWT: expired from the second it names
         return None
     user = session.execute(_USER_BY_ID, {"user_id": user_id}).scalar_one_or_none()
     if user is None or not user.active:

@@ -78,3 +78,22 @@ def test_placeholder_secret_is_refused_outside_development() -> None:
     with pytest.raises(ValidationError):
         Settings(environment="production", secret_key="changeme")
     assert Settings(environment="development").secret_key  # the development default is allowed
+
+
+def test_a_token_checked_before_is_still_refused_once_expired(engine_: Engine) -> None:
+    """The signature check is remembered; the expiry is read against the clock on every request."""
+    from api.auth import issue_token, user_from_token
+    from engine.models import User
+
+    actor = make_user(engine_, "lan@05443", "caseworker")
+    settings = Settings(environment="test", secret_key=TEST_SECRET)
+    issued = utcnow()
+    with transaction(engine_) as s:
+        user = s.get(User, actor.user_id)
+        assert user is not None
+        token = issue_token(user, settings, now=issued)
+        assert user_from_token(s, token, settings, now=issued + timedelta(minutes=29)) is not None
+        assert user_from_token(s, token, settings, now=issued + timedelta(minutes=30)) is None
+        assert user_from_token(s, token, settings, now=issued + timedelta(minutes=1)) is not None
+        other = Settings(environment="test", secret_key="another-secret-of-sufficient-length-12345")
+        assert user_from_token(s, token, other, now=issued) is None
