@@ -93,12 +93,12 @@ def verified_case(http: httpx.Client, auth: dict[str, str]) -> tuple[int, str]:
     return case_id, verified.headers["etag"]
 
 
-def start_server(url: str, port: int) -> subprocess.Popen[bytes]:
+def start_server(url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {**os.environ, "KETNOI_DATABASE_URL": url, "KETNOI_ENVIRONMENT": "test", "KETNOI_SECRET_KEY": SECRET,
            "PYTHONPATH": str(ROOT)}
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--log-level", "warning", "--no-access-log"],
+         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
         env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
     )
     deadline = time.monotonic() + 60
@@ -269,6 +269,7 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--duration", type=int, default=10, help="seconds measured (after a 2 s warm-up)")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     args = parser.parse_args()
 
     name = f"ketnoi_bench_api_{uuid.uuid4().hex[:8]}"
@@ -278,7 +279,7 @@ def main() -> None:
     container: Container | None = None
     try:
         container = prepare(url)
-        server = start_server(url, args.port)
+        server = start_server(url, args.port, args.workers)
         base = f"http://127.0.0.1:{args.port}"
         with httpx.Client(base_url=base, timeout=30) as http:
             auth = sign_in(http)
@@ -293,7 +294,8 @@ def main() -> None:
         tps = run_pgbench(url, script, args.concurrency, args.duration)
 
         api_rate = done / args.duration
-        print(f"concurrency            {args.concurrency} clients, {args.duration} s measured, 1 uvicorn worker")
+        print(f"concurrency            {args.concurrency} clients, {args.duration} s measured, "
+              f"{args.workers} uvicorn worker{'s' if args.workers > 1 else ''}")
         print(f"statements/transition  {len(statements)} (captured; pgbench replays them in one transaction)")
         print(f"API transitions/s      {api_rate:,.0f}  ({done} done, {errors} refused)")
         print(f"API latency            p50 {percentile(latencies, 50) * 1000:.1f} ms, "
