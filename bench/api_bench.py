@@ -3,7 +3,8 @@
 In one run:
 1. a fresh PostgreSQL database (migrated, demo province loaded), one caseworker and one case per client,
    each brought to ``verified``;
-2. the API under uvicorn (one worker process); CONCURRENCY asyncio clients, each on its own keep-alive
+2. the API under uvicorn, as ``ketnoi serve --workers N`` runs it (N processes, one per core by default);
+   CONCURRENCY asyncio clients, each on its own keep-alive
    connection (a minimal HTTP/1.1 client, so the bench's CPU stays small on the machine it shares with the
    server), POST the same self-loop transition (``record_consent``) on their own case for DURATION seconds,
    with If-Match from the last ETag; every response's status and ETag are checked;
@@ -12,7 +13,7 @@ In one run:
    each client on its own case (the version check kept as ``version = version + 1`` so every replay writes);
 4. the figures: requests/s, p50 and p99 latency, pgbench TPS, and the ratio. Prints figures only.
 
-Usage: ``.venv/bin/python bench/api_bench.py [--concurrency 8] [--duration 10]``
+Usage: ``.venv/bin/python bench/api_bench.py [--concurrency 8] [--duration 10] [--workers N]``
 (``KETNOI_BENCH_PG_ADMIN_URL`` names the server, default ``postgresql://postgres@127.0.0.1:5432/postgres``).
 """
 
@@ -269,7 +270,8 @@ def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--duration", type=int, default=10, help="seconds measured (after a 2 s warm-up)")
     parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
+    parser.add_argument("--workers", type=int, default=os.cpu_count() or 1,
+                        help="uvicorn worker processes (default: one per core)")
     args = parser.parse_args()
 
     name = f"ketnoi_bench_api_{uuid.uuid4().hex[:8]}"

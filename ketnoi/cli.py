@@ -322,6 +322,7 @@ def serve_cmd(
     port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
     demo: Annotated[bool, typer.Option("--demo", help="load the demo province, its users and cases first")] = False,
     flows: Annotated[bool, typer.Option("--flows/--no-flows", help="also run the Prefect schedules")] = True,
+    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes (e.g. one per core)")] = 1,
 ) -> None:
     """Serve the API (uvicorn) with the Prefect schedules beside it; --demo prints the demo sign-ins."""
     from ketnoi.serve import serve
@@ -332,7 +333,7 @@ def serve_cmd(
 
         with plain_errors():
             typer.echo(describe(load_demo(c), f"http://{host}:{port}"))
-    serve(c, host=host, port=port, flows=flows)
+    serve(c, host=host, port=port, flows=flows, workers=workers)
 
 
 def main() -> None:

@@ -12,6 +12,7 @@ from types import FrameType
 from typing import Any
 
 import uvicorn
+from uvicorn.supervisors import Multiprocess
 
 from api.app import create_app
 from ketnoi.bootstrap import Container
@@ -66,15 +67,29 @@ class _Server(uvicorn.Server):
         super().handle_exit(sig, frame)
 
 
-def serve(container: Container, *, host: str = "127.0.0.1", port: int = 8000, flows: bool = True) -> None:
-    app = create_app(container)
-    server = _Server(uvicorn.Config(app, host=host, port=port, log_level="info"))
-    if flows:
-        server.background = FlowsInBackground(container)
-        server.background.start()
+def serve(container: Container, *, host: str = "127.0.0.1", port: int = 8000, flows: bool = True,
+          workers: int = 1) -> None:
+    """Serve until SIGINT or SIGTERM, then stop everything started here.
+
+    With ``workers`` above 1, uvicorn's supervisor runs that many API processes on one socket (each builds its
+    own container from the same settings), so one machine's cores all serve requests; the schedules stay in
+    this process, once.
+    """
+    if not logging.getLogger().handlers:  # say where the schedules run (or why not), as uvicorn's own lines
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    background = FlowsInBackground(container) if flows else None
+    if background is not None:
+        background.start()
     try:
-        server.run()
+        if workers > 1:
+            config = uvicorn.Config("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                                    log_level="info")
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
+        else:
+            server = _Server(uvicorn.Config(create_app(container), host=host, port=port, log_level="info"))
+            server.background = background
+            server.run()
     finally:
-        if server.background is not None:
-            server.background.stop()
+        if background is not None:
+            background.stop()
         container.dispose()

@@ -199,3 +199,36 @@ def test_stop_all_reaches_a_server_still_starting(tmp_path: Path, sqlite_url: st
     assert len(report["outcome"]) == 1 and "stopping" in report["outcome"][0]
     time.sleep(0.5)
     assert [pid for pid in report["pids"] if is_alive(pid)] == []
+
+
+def test_serve_with_two_api_processes_answers_and_stops_cleanly(tmp_path: Path, sqlite_url: str) -> None:
+    """``ketnoi serve --workers 2``: two API processes behind one socket answer signed-in requests (whichever
+    process takes each), and SIGTERM leaves none of them behind."""
+    from tests.support.live_server import free_port
+
+    port = free_port()
+    env = {**_env(tmp_path, sqlite_url), "KETNOI_PASSWORD_HASHING": "fast-for-tests"}
+    serve = subprocess.Popen([KETNOI, "serve", "--demo", "--no-flows", "--workers", "2", "--port", str(port)],
+                             env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    tree: set[int] = set()
+    try:
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"{base}/healthz", timeout=2) as resp:
+                return resp.status == 200
+        _wait(healthy, 60, "the API to answer")
+        tree = {serve.pid} | descendant_pids({serve.pid})
+        api_processes = [pid for pid in tree if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
+        assert len(api_processes) == 2, tree
+        form = b"username=lan%4005443&password=demo-lan-05443"
+        with urllib.request.urlopen(urllib.request.Request(f"{base}/api/v1/auth/token", data=form), timeout=10) as resp:
+            token = json.load(resp)["access_token"]
+        for _ in range(6):
+            request = urllib.request.Request(f"{base}/api/v1/cases", headers={"Authorization": f"Bearer {token}"})
+            with urllib.request.urlopen(request, timeout=10) as resp:
+                assert resp.status == 200 and json.load(resp)
+        _stop_and_check(serve, tree)
+    finally:
+        for pid in tree | descendant_pids(tree):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
