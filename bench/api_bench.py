@@ -163,8 +163,12 @@ async def drive(base: str, auth: dict[str, str], cases: list[tuple[int, str]], d
     measure_from, stop_at = start + warmup, start + warmup + duration
     body = json.dumps(CONSENT).encode()
 
-    async def client(case_id: int, etag: str) -> None:
+    async def client(index: int, case_id: int, etag: str) -> None:
         nonlocal done, errors
+        # Connections arrive one by one during the warm-up, as they do in service: with several worker
+        # processes on one socket, a process accepts every connection waiting when it wakes, so eight
+        # opened at once would all land on one process and leave the others idle.
+        await asyncio.sleep(index * warmup / (2 * len(cases)))
         http = await _Http.connect(base)
         path = f"/api/v1/cases/{case_id}/transitions"
         try:
@@ -185,7 +189,7 @@ async def drive(base: str, auth: dict[str, str], cases: list[tuple[int, str]], d
         finally:
             await http.close()
 
-    await asyncio.gather(*(client(case_id, etag) for case_id, etag in cases))
+    await asyncio.gather(*(client(index, case_id, etag) for index, (case_id, etag) in enumerate(cases)))
     return done, latencies, errors
 
 
