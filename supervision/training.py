@@ -13,6 +13,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col
 
 import supervision.messages  # noqa: F401  (registers the messages)
+from engine.children import subtree_condition
 from engine.errors import InvalidInput, NotFound, TransitionRefused
 from engine.machine import Actor
 from engine.models import Child, StaffRoster, TrainingParticipant, TrainingSession, Unit
@@ -76,8 +77,11 @@ def add_participants(
     # each unit and each child once, however long the list (a training may count hundreds of people)
     for unit_code in sorted({training.unit_code} | {p.unit_code for p in participants}):
         check_register_scope(session, actor, unit_code)
+    # a caregiver's child must lie in the recorder's own area: a child elsewhere is refused as an unknown one
     named = {p.child_id for p in participants if p.child_id is not None}
-    known = set(session.execute(sa.select(col(Child.id)).where(col(Child.id).in_(named))).scalars()) if named else set()
+    known = set(session.execute(
+        sa.select(col(Child.id)).where(col(Child.id).in_(named), subtree_condition(Child.commune_code, actor.unit_code))
+    ).scalars()) if named and actor.unit_code else set()
     rows = []
     for person in participants:
         if person.kind not in PARTICIPANT_KINDS:

@@ -62,6 +62,12 @@ def test_one_bad_participant_refuses_the_whole_training(
     assert refused.headers["content-type"].startswith("application/problem+json")
     unknown_child = caregivers_training(999_999)
     assert client.post(f"{API}/trainings", json=unknown_child, headers=people["caseworker"]).status_code == 422
+    # commune B's child, named by commune A's caseworker: refused as an unknown child, and nothing said of it
+    elsewhere = client.post(f"{API}/trainings", json=caregivers_training(scenario.child_b),
+                            headers=people["caseworker"])
+    assert elsewhere.status_code == 422
+    assert elsewhere.json()["detail"] == client.post(
+        f"{API}/trainings", json=unknown_child, headers=people["caseworker"]).json()["detail"]
     wrong_kind = client.post(f"{API}/trainings", json={**body, "audience": "everyone"}, headers=people["caseworker"])
     assert wrong_kind.status_code == 422 and "audience" in wrong_kind.text
     assert snapshot(engine_) == before  # not even the training itself was kept
