@@ -98,18 +98,20 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
 @contextmanager
 def transaction(engine: Engine) -> Iterator[Session]:
     """One unit of work: commit on success, roll back everything on any error."""
-    with Session(engine, expire_on_commit=False) as session:
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+    session = Session(engine, expire_on_commit=False)
+    succeeded = False
+    try:
+        yield session
+        succeeded = True
+    finally:
+        finish_transaction(session, succeeded)
 
 
 def finish_transaction(session: Session, commit: bool) -> None:
-    """End a session's unit of work as ``transaction`` does: commit (roll back if that fails) or roll back,
-    then close it. For callers that open the session and end it in different places (one API request)."""
+    """End a session's unit of work: commit (roll back if that fails) or roll back, then close it.
+
+    ``transaction`` ends its sessions here; so does an API request, which opens its session and ends it in
+    different places."""
     with session:
         if not commit:
             session.rollback()
