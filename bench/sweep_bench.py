@@ -2,7 +2,7 @@
 
     .venv/bin/python -m bench.generate_national            # once: builds ketnoi_bench (a few minutes)
     .venv/bin/python -m bench.sweep_bench [--db-url postgresql://postgres@127.0.0.1:5432/ketnoi_bench]
-                                          [--now 2027-03-15T09:00:00+07:00] [--generate 0.01]
+                                          [--now 2027-03-15T09:00:00+07:00] [--generate 0.01] [--shards N]
 
 Each approach runs on its own copy of the generated database (``CREATE DATABASE ... TEMPLATE``), so both
 start from the same state and the source stays untouched, and each measurement runs in a fresh Python
@@ -10,7 +10,8 @@ process: the time is wall-clock around the call, the memory is that process's pe
 set-based sweep runs ``--rounds`` times (3 by default), each on a fresh copy, and the median round is
 reported (a shared machine's figures swing by a third from one run to the next); the naive one runs once.
 
-- set-based: ``engine.sweep.sweep(session, now)`` in one transaction, run twice (the second has nothing to do);
+- set-based: ``engine.sweep.sweep_sharded(engine, now, shards)`` as the flow runs it (``--shards`` parts at once,
+  each in its own transaction; default ``KETNOI_SWEEP_SHARDS``, 2), run twice (the second has nothing to do);
   after each, what the flow does after a sweep (``flows.sweep.tidy_after_sweep``: a ``VACUUM (ANALYZE)`` of the
   rungs after a large sweep), timed apart and printed as "tidy" (it is not part of the sweep's transaction);
 - naive: load every open deadline's pending rungs into Python, then for each crossed rung record the
@@ -52,20 +53,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # kilobytes on Linux
 
 
-def run_set_based(url: str, now: datetime, repeat: int) -> list[dict[str, Any]]:
-    from engine.db import make_engine, transaction
-    from engine.sweep import sweep
+def run_set_based(url: str, now: datetime, repeat: int, shards: int) -> list[dict[str, Any]]:
+    from engine.db import make_engine
+    from engine.sweep import sweep_sharded
     from flows.sweep import tidy_after_sweep
 
     engine = make_engine(url)
-    with engine.connect() as conn:  # connect and warm the pool outside the measurement
+    connections = [engine.connect() for _ in range(shards)]  # open the pool's connections outside the measurement
+    for conn in connections:
         conn.exec_driver_sql("SELECT 1")
+        conn.close()
     results = []
     for _ in range(repeat):
         before = rss_mb()
         started = time.perf_counter()
-        with transaction(engine) as session:
-            counts = sweep(session, now)
+        counts = sweep_sharded(engine, now, shards)
         seconds = time.perf_counter() - started
         started = time.perf_counter()
         tidied = tidy_after_sweep(engine, counts)
@@ -123,11 +125,11 @@ def run_naive(url: str, now: datetime, repeat: int) -> list[dict[str, Any]]:
     return results
 
 
-def child(kind: str, url: str, now: datetime, repeat: int) -> list[dict[str, Any]]:
+def child(kind: str, url: str, now: datetime, repeat: int, shards: int = 1) -> list[dict[str, Any]]:
     """Run one approach in a fresh process, so that its time and memory are its own."""
     out = subprocess.run(
         [sys.executable, "-m", "bench.sweep_bench", "--run", kind, "--db-url", url, "--now", now.isoformat(),
-         "--repeat", str(repeat)],
+         "--repeat", str(repeat), "--shards", str(shards)],
         check=True, capture_output=True, text=True,
     )
     return list(json.loads(out.stdout.strip().splitlines()[-1]))
@@ -178,15 +180,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--set-based-only", action="store_true", help="skip the (slow) naive approach")
     parser.add_argument("--rounds", type=int, default=3,
                         help="set-based rounds, each on a fresh copy; the median first sweep is reported")
+    parser.add_argument("--shards", type=int, default=None,
+                        help="set-based sweep in this many parts at once (default: KETNOI_SWEEP_SHARDS, 2)")
     parser.add_argument("--run", choices=("set-based", "naive"), help=argparse.SUPPRESS)
     parser.add_argument("--repeat", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     now = datetime.fromisoformat(args.now).astimezone(UTC)
     from engine.db import normalise_url
+    from engine.settings import Settings
 
     url = normalise_url(args.db_url)
+    shards = args.shards or Settings(database_url=url).sweep_shards
     if args.run == "set-based":
-        print(json.dumps(run_set_based(url, now, args.repeat)))
+        print(json.dumps(run_set_based(url, now, args.repeat, shards)))
         return
     if args.run == "naive":
         print(json.dumps(run_naive(url, now, args.repeat)))
@@ -205,7 +211,7 @@ def main(argv: list[str] | None = None) -> None:
     for _ in range(args.rounds):
         sweep_copy = copy_database(url, "sweep")
         try:
-            rounds.append(child("set-based", sweep_copy, now, 2))
+            rounds.append(child("set-based", sweep_copy, now, 2, shards))
         finally:
             if not args.keep:
                 drop_database(sweep_copy)
@@ -223,6 +229,7 @@ def main(argv: list[str] | None = None) -> None:
               + ", ".join(f"{pair[0]['seconds']:.3f}" for pair in rounds) + " s; the median round is shown")
     print()
     print(f"{'':26}{'seconds':>10}{'peak MB':>10}  counts")
+    print(f"set-based sweep in {shards} shard(s) at once, each in its own transaction")
     lines = [("set-based, first sweep", first), ("set-based, second sweep", second)]
     if naive:
         lines += [("naive, first pass", naive[0]), ("naive, second pass", naive[1])]

@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     prefect_api_url: str | None = None
     # "fast-for-tests" uses argon2's cheapest parameters; refused in production (see engine/users.py).
     password_hashing: Literal["default", "fast-for-tests"] = "default"
+    # The deadline sweep in this many disjoint parts at once, each on its own connection and transaction (and
+    # so on its own core of the PostgreSQL server): about the cores the server can give it. SQLite: always one.
+    sweep_shards: int = Field(default=2, ge=1, le=16)
     # Outgoing mail for agencies and users without apprise URLs, e.g. mailto://127.0.0.1:8025?from=noreply@ketnoi.local
     smtp_url: str | None = None
 

@@ -16,6 +16,11 @@ rows and return the same counts:
 4. ``DELETE FROM deadline_rung`` the rungs this sweep recorded: a fired rung's record is its escalation, so the
    rungs left are exactly those still to fire (a delete writes far less than marking the row).
 
+Sharded (``sweep_sharded``): one statement runs on one core of the database server, so the deadlines can be
+split by id modulo ``n`` into ``n`` disjoint shards, each swept at once in its own transaction. A shard is a
+whole sweep of its deadlines (a deadline's rungs, and so its superseded reminders, never span two shards);
+if one fails, the others still commit and the next sweep picks up exactly what the failed one left.
+
 This sweep's escalations are told apart from older ones by id (above the highest id seen before) and by
 ``swept_at`` (the sweep's own wall-clock instant), so neither needs a list of ids in Python.
 Recipients (the policy's audiences):
@@ -29,15 +34,17 @@ Recipients (the policy's audiences):
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col
 
-from engine.db import UTCDateTime, utcnow
+from engine.db import UTCDateTime, transaction, utcnow
 from engine.models import Agency, Case, Deadline, DeadlineRung, Escalation, Outbox, Task, Unit, User
 
 TEMPLATES = ("reminder_before_due", "due_today", "overdue", "escalation")
@@ -78,12 +85,47 @@ def _nothing() -> dict[str, int]:
     return dict.fromkeys(COUNTS, 0)
 
 
-def sweep(session: Session, now: datetime) -> dict[str, int]:
-    """Fire every rung due at ``now``; return counts by template, plus rungs fired, outbox rows and tasks."""
+def sweep(session: Session, now: datetime, shard: tuple[int, int] = (0, 1)) -> dict[str, int]:
+    """Fire every rung due at ``now``; return counts by template, plus rungs fired, outbox rows and tasks.
+
+    ``shard=(k, n)`` sweeps only the deadlines whose id is ``k`` modulo ``n``: the ``n`` shards are disjoint and
+    together cover every deadline, so they can run at once, each in its own transaction (``sweep_sharded``).
+    """
+    index, count = shard
+    if count < 1 or not 0 <= index < count:
+        raise ValueError(f"shard {index} of {count}")
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":
-        return _sweep_postgresql(session, now)
-    return _sweep_portable(session, dialect, now)
+        return _sweep_postgresql(session, now, shard)
+    return _sweep_portable(session, dialect, now, shard)
+
+
+def sweep_sharded(db: Engine, now: datetime, shards: int = 1) -> dict[str, int]:
+    """The sweep in ``shards`` disjoint parts run at once, each in its own transaction; the counts summed.
+
+    On PostgreSQL each shard's statement runs in its own backend, so a sweep uses as many of the server's
+    cores as it has shards. SQLite writes one transaction at a time, so there the sweep is one transaction.
+    Every shard runs to its end before the first failure, if any, is raised.
+    """
+    if shards < 1:
+        raise ValueError(f"{shards} shards")
+    if shards == 1 or db.dialect.name != "postgresql":
+        with transaction(db) as session:
+            return sweep(session, now)
+
+    def sweep_shard(index: int) -> dict[str, int]:
+        with transaction(db) as session:
+            return sweep(session, now, (index, shards))
+
+    with ThreadPoolExecutor(max_workers=shards, thread_name_prefix="sweep-shard") as pool:
+        futures = [pool.submit(sweep_shard, index) for index in range(shards)]
+    results = [future.result() for future in futures]
+    return {name: sum(result[name] for result in results) for name in COUNTS}
+
+
+def _in_shard(r: sa.Table, shard: tuple[int, int]) -> sa.ColumnElement[bool]:
+    index, count = shard
+    return sa.true() if count == 1 else (r.c.deadline_id % count) == index
 
 
 def _open_deadline(r: sa.Table) -> sa.ColumnElement[bool]:
@@ -101,7 +143,7 @@ def _open_deadline(r: sa.Table) -> sa.ColumnElement[bool]:
     return r.c.deadline_id == running
 
 
-def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
+def _sweep_postgresql(session: Session, now: datetime, shard: tuple[int, int]) -> dict[str, int]:
     """The same sweep as one statement of chained data-modifying CTEs: each crossed rung is read once.
 
     - a probe (``LIMIT 1`` on the index of the rungs' times) returns at once when nothing is due;
@@ -118,7 +160,7 @@ def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
     token = utcnow()
     now_param = sa.literal(now, UTCDateTime)
     token_param = sa.literal(token, UTCDateTime)
-    crossed = r.c.fire_at <= now_param
+    crossed = sa.and_(r.c.fire_at <= now_param, _in_shard(r, shard))
     conn = session.connection()
 
     # Early exit: an index-only probe on the index of the (pending) rungs' times.
@@ -191,7 +233,7 @@ def _sweep_postgresql(session: Session, now: datetime) -> dict[str, int]:
     return {name: int(row._mapping[name]) for name in COUNTS}
 
 
-def _sweep_portable(session: Session, dialect: str, now: datetime) -> dict[str, int]:
+def _sweep_portable(session: Session, dialect: str, now: datetime, shard: tuple[int, int]) -> dict[str, int]:
     """A handful of statements, any SQL store (SQLite): record, mark, notify, assign."""
     token = utcnow()
     d, r, e = Deadline.__table__, DeadlineRung.__table__, Escalation.__table__  # type: ignore[attr-defined]
@@ -203,7 +245,7 @@ def _sweep_portable(session: Session, dialect: str, now: datetime) -> dict[str, 
     # 1. record each crossed rung once
     pending = (
         sa.select(r.c.deadline_id, r.c.rung, r.c.action, r.c.audience, now_param, token_param)
-        .where(r.c.fire_at <= now_param, _open_deadline(r))
+        .where(r.c.fire_at <= now_param, _in_shard(r, shard), _open_deadline(r))
     )
     conn = session.connection()  # Core statements: rowcounts come straight from the driver
     recorded = conn.execute(

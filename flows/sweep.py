@@ -1,6 +1,7 @@
 """The deadline sweep as a Prefect flow: every open deadline that crossed a rung, set-based, in one task.
 
-The flow is thin: one task runs ``engine.sweep.sweep`` in one transaction. Never one Prefect task per
+The flow is thin: one task runs ``engine.sweep.sweep_sharded``: the sweep in ``KETNOI_SWEEP_SHARDS`` disjoint
+parts at once on PostgreSQL, each in one transaction (one transaction on SQLite). Never one Prefect task per
 deadline — the server drops events past a few thousand task runs in one flow (see FIELD-NOTES).
 
 After a sweep that fired many rungs, and outside its transaction, PostgreSQL gets ``VACUUM (ANALYZE)
@@ -20,17 +21,16 @@ from datetime import datetime
 from prefect import flow, get_run_logger, task
 from sqlalchemy.engine import Engine
 
-from engine.db import transaction, utcnow
+from engine.db import utcnow
 
 VACUUM_AFTER_RUNGS = 1000  # below this, the dead index entries cost less than the vacuum
 
 
-def sweep_once(db: Engine, now: datetime) -> dict[str, int]:
-    """One sweep in one transaction, then the tidying: the service call the flow wraps, usable without Prefect."""
-    from engine.sweep import sweep
+def sweep_once(db: Engine, now: datetime, shards: int = 1) -> dict[str, int]:
+    """One sweep (in ``shards`` parts at once), then the tidying: the service call the flow wraps."""
+    from engine.sweep import sweep_sharded
 
-    with transaction(db) as session:
-        counts = sweep(session, now)
+    counts = sweep_sharded(db, now, shards)
     tidy_after_sweep(db, counts)
     return counts
 
@@ -50,7 +50,7 @@ def sweep_task(now: datetime) -> dict[str, int]:
 
     container = build()
     try:
-        return sweep_once(container.db, now)
+        return sweep_once(container.db, now, container.settings.sweep_shards)
     finally:
         container.dispose()
 

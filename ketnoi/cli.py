@@ -262,14 +262,16 @@ def sweep_cmd(
     now: Annotated[str | None, typer.Option(help="simulated time, e.g. 2027-02-10T09:00:00+07:00")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
 ) -> None:
-    """Run one deadline sweep (now, or at a simulated time) in one transaction and print the counts by rung."""
-    from engine.db import transaction, utcnow
-    from engine.sweep import sweep
+    """Run one deadline sweep (now, or at a simulated time) and print the counts by rung.
+
+    On PostgreSQL the sweep runs in KETNOI_SWEEP_SHARDS parts at once, each in one transaction."""
+    from engine.db import utcnow
+    from engine.sweep import sweep_sharded
 
     when = parse_when(now) or utcnow()
     c = container()
-    with plain_errors(), transaction(c.db) as session:
-        counts = sweep(session, when)
+    with plain_errors():
+        counts = sweep_sharded(c.db, when, c.settings.sweep_shards)
     if as_json:
         typer.echo(json.dumps({"at": when.isoformat(), **counts}))
         return

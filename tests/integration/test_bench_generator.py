@@ -12,8 +12,14 @@ import sqlalchemy as sa
 from bench.generate_national import BENCH_NOW, generate, psycopg_url
 from engine.db import make_engine, transaction
 from engine.policy import current_policy
-from engine.sweep import sweep
+from engine.sweep import sweep, sweep_sharded
 from tests.conftest import PG_ADMIN_URL
+
+
+def drop_database(url: str) -> None:
+    base, name = psycopg_url(url).rsplit("/", 1)
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture
@@ -22,9 +28,46 @@ def bench_url() -> Iterator[str]:
     try:
         yield url
     finally:
-        base, name = psycopg_url(url).rsplit("/", 1)
-        with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        drop_database(url)
+
+
+# What a sweep writes, without the ids and clock readings that differ from one run to another.
+WRITTEN = {
+    "escalation": "SELECT deadline_id, rung, action, audience, fired_at FROM escalation",
+    "outbox": "SELECT dedupe_key, template, language, recipient_kind, recipient_ref, context::text, case_id, "
+              "referral_id, agency_code, status FROM outbox",
+    "task": "SELECT case_id, referral_id, kind, owner_user_id, owner_agency_code, owner_unit_code, owner_role, "
+            "note, closed_at FROM task",
+    "deadline_rung": "SELECT deadline_id, rung, fire_at FROM deadline_rung",
+}
+
+
+def written(url: str) -> dict[str, list[tuple[object, ...]]]:
+    with psycopg.connect(psycopg_url(url)) as conn:
+        return {table: sorted(map(tuple, conn.execute(sql).fetchall()), key=repr)  # type: ignore[arg-type]
+                for table, sql in WRITTEN.items()}
+
+
+def test_a_sharded_sweep_writes_what_one_sweep_writes(bench_url: str) -> None:
+    generate(bench_url, scale=0.002, seed=11, now=BENCH_NOW, force=False)
+    base, name = psycopg_url(bench_url).rsplit("/", 1)
+    copy_url = bench_url + "_sharded"
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}_sharded" TEMPLATE "{name}"')  # type: ignore[arg-type]
+    try:
+        whole, sharded = make_engine(bench_url), make_engine(copy_url)
+        try:
+            with transaction(whole) as session:
+                counts = sweep(session, BENCH_NOW)
+            assert sweep_sharded(sharded, BENCH_NOW, 3) == counts
+            assert counts["rungs_fired"] > 20 and counts["tasks"] > 0 and counts["superseded"] > 0
+            assert sweep_sharded(sharded, BENCH_NOW, 3) == dict.fromkeys(counts, 0)
+        finally:
+            whole.dispose()
+            sharded.dispose()
+        assert written(copy_url) == written(bench_url)
+    finally:
+        drop_database(copy_url)
 
 
 def test_generated_data_is_consistent_and_sweeps_as_planned(bench_url: str) -> None:

@@ -18,7 +18,7 @@ from engine.cases import open_case, transition_case
 from engine.db import transaction
 from engine.models import Deadline, DeadlineRung, Escalation, Outbox, Task
 from engine.policy import parse_policy, use_policy
-from engine.sweep import sweep
+from engine.sweep import sweep, sweep_sharded
 from tests.support.people import make_child, make_user
 
 HANOI = timezone(timedelta(hours=7))
@@ -150,6 +150,42 @@ def test_a_late_first_sweep_fires_every_crossed_rung_once_and_sends_only_the_lat
         recorded = s.execute(sa.select(Escalation.rung).order_by(Escalation.rung)).scalars().all()
         pending = s.execute(sa.select(DeadlineRung.rung)).scalars().all()
     assert recorded == [1, 2, 3] and pending == [4]
+
+
+def test_shards_split_the_deadlines_between_them_and_together_sweep_them_all(db: Engine) -> None:
+    worker = make_user(db, "cb.xa", "caseworker")
+    children = [make_child(db, worker) for _ in range(5)]
+    with transaction(db) as s:
+        for child_id in children:
+            open_case(s, child_id=child_id, actor=worker, source="helpline_111", now=at(1))
+    # as the late first sweep above, once per case, shard by shard (in turn: this also runs on SQLite)
+    totals = dict(NOTHING)
+    for index in range(3):
+        with transaction(db) as s:
+            counts = sweep(s, at(5, 12), (index, 3))
+            deadlines = s.execute(sa.select(Escalation.deadline_id).distinct()).scalars().all()
+            in_this_shard = s.execute(
+                sa.select(sa.func.count()).select_from(Escalation).where(Escalation.deadline_id % 3 == index)
+            ).scalar_one()
+        assert in_this_shard == counts["rungs_fired"]  # this shard fired its own deadlines' rungs only
+        totals = {name: totals[name] + counts[name] for name in totals}
+    assert len(deadlines) == 5
+    assert totals == {**NOTHING, "reminder_before_due": 5, "due_today": 5, "escalation": 5, "rungs_fired": 15,
+                      "superseded": 5, "outbox": 10, "tasks": 5}
+    assert sweep_sharded(db, at(5, 12), 3) == NOTHING
+    # the shards at once (PostgreSQL; one transaction on SQLite): the last rung of every clock
+    assert sweep_sharded(db, at(10), 3) == {**NOTHING, "escalation": 5, "rungs_fired": 5, "outbox": 5, "tasks": 5}
+    assert sweep_sharded(db, at(10), 3) == NOTHING
+    with transaction(db) as s:
+        assert s.execute(sa.select(sa.func.count()).select_from(DeadlineRung)).scalar_one() == 0
+
+
+@pytest.mark.parametrize("shard", [(3, 3), (-1, 2), (0, 0)])
+def test_a_shard_outside_its_count_is_refused(db: Engine, shard: tuple[int, int]) -> None:
+    with transaction(db) as s, pytest.raises(ValueError):
+        sweep(s, at(10), shard)
+    with pytest.raises(ValueError):
+        sweep_sharded(db, at(10), 0)
 
 
 def test_a_step_that_moves_on_before_its_deadline_produces_nothing(db: Engine) -> None:
