@@ -8,7 +8,9 @@ and the service catalogue, then generates: agencies in every commune and provinc
 offer and the areas they cover, caseworkers and supervisors, 700,000 children with one case each, 2,000,000
 referrals, and an open deadline (with its ladder of rungs, from the shipped policy) for every case step and
 referral state that waits on someone. About 1% of the open deadlines have crossed one or more rungs at
-``--now`` (the benchmark's time) that no sweep has fired yet; the others' first rung is still ahead. A
+``--now`` (the benchmark's time) that no sweep has fired yet; the others' first rung is still ahead. The
+deadlines (ids and rows) and their rungs are written in the order their clocks opened, as the engine appends
+them in service, not in the order of the children they belong to. A
 training register (a roster of 10 officials and collaborators per commune, a caregivers' and an officials'
 training per commune in the year before, attended by about 75% of the roster and the caregivers of about 65%
 of the children) gives the indicator benchmark real rows for every indicator.
@@ -387,16 +389,16 @@ def _people_cases_referrals_deadlines(
     open_share = sum(w for _s, w in OPEN_REFERRAL_STATES)
     services = sorted(s for s in domains if (communes[0], s) in agency_for)
     name_source = names(rng)
-    deadline_id = 0
     referral_id = 0
     crossing = 0
+    # (opened at, case, referral, policy key, owner, due at) of every open clock, written once all are known
+    clocks: list[tuple[datetime, int, int | None, str, tuple[Any, Any, Any, Any], datetime]] = []
 
     def clock(case_id: int, ref_id: int | None, key: str, owner: tuple[Any, Any, Any, Any]) -> None:
-        nonlocal deadline_id, crossing
+        nonlocal crossing
         ladder = policy.get(key)
         if ladder is None or not ladder.rungs:
             return
-        deadline_id += 1
         offsets = [offset for _n, _a, _aud, offset in ladder.rungs]
         if rng.random() < CROSSING_SHARE:
             # Rungs 1..k crossed a little while ago (before rung k+1 is due): k rungs to fire, any k.
@@ -407,9 +409,7 @@ def _people_cases_referrals_deadlines(
         else:
             wait = timedelta(minutes=rng.uniform(10, max(60.0, ladder.duration.total_seconds() / 60)))
             due = now + wait - offsets[0]
-        deadlines.add(deadline_id, case_id, ref_id, key, *owner, ts(due - ladder.duration), ts(due), None)
-        for number, action, audience, offset in ladder.rungs:
-            rungs.add(deadline_id, number, action, audience, ts(due + offset))
+        clocks.append((due - ladder.duration, case_id, ref_id, key, owner, due))
 
     day = timedelta(days=1)
     referrals_left = n_referrals
@@ -458,6 +458,14 @@ def _people_cases_referrals_deadlines(
                           ts(created + day), ts(created), accepted, started, ended)
             if ended is None:
                 clock(child_id, referral_id, f"referral.{state}", (None, agency, None, None))
+    # In service a clock's row and its rungs are appended when it opens, so ids and the rows' places on disk
+    # follow the opening time; the sweep's reads and writes land where they would in production.
+    clocks.sort(key=lambda c: c[0])
+    for deadline_id, (opened_at, case_id, ref_id, key, owner, due) in enumerate(clocks, start=1):
+        deadlines.add(deadline_id, case_id, ref_id, key, *owner, ts(opened_at), ts(due), None)
+        for number, action, audience, offset in policy[key].rungs:
+            rungs.add(deadline_id, number, action, audience, ts(due + offset))
+    clocks.clear()
     for copier in (children, cases, referrals, deadlines, rungs):
         copier.close()
     for c in conns:
