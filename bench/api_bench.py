@@ -3,7 +3,7 @@
 In one run:
 1. a fresh PostgreSQL database (migrated, demo province loaded), one caseworker and one case per client,
    each brought to ``verified``;
-2. the API under uvicorn, as ``ketnoi serve --workers N`` runs it (N processes, one per core by default);
+2. the API as ``ketnoi serve --no-flows --workers N`` runs it (N processes, one per core by default);
    CONCURRENCY asyncio clients, each on its own keep-alive
    connection (a minimal HTTP/1.1 client, so the bench's CPU stays small on the machine it shares with the
    server), POST the same self-loop transition (``record_consent``) on their own case for DURATION seconds,
@@ -95,22 +95,25 @@ def verified_case(http: httpx.Client, auth: dict[str, str]) -> tuple[int, str]:
 
 
 def start_server(url: str, port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    """``ketnoi serve --no-flows --workers N``, as it is deployed (its log goes to a file, read on failure)."""
     env = {**os.environ, "KETNOI_DATABASE_URL": url, "KETNOI_ENVIRONMENT": "test", "KETNOI_SECRET_KEY": SECRET,
            "PYTHONPATH": str(ROOT)}
+    log = tempfile.TemporaryFile()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
-         "--port", str(port), "--workers", str(workers), "--log-level", "warning", "--no-access-log"],
-        env=env, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        [sys.executable, "-c", "from ketnoi.cli import app; app()", "serve", "--no-flows", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", str(workers)],
+        env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline and proc.poll() is None:
         try:
             if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=2).status_code == 200:
                 return proc
         except httpx.HTTPError:
             time.sleep(0.2)
     proc.kill()
-    raise RuntimeError("uvicorn did not start")
+    log.seek(0)
+    raise RuntimeError("ketnoi serve did not start:\n" + log.read().decode(errors="replace")[-2000:])
 
 
 class _Http:
@@ -310,8 +313,12 @@ def main() -> None:
         print(f"ratio API / database   {api_rate / tps:.2f}")
         print(f"load average           {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
-        if server is not None:
-            server.kill()
+        if server is not None:  # SIGTERM: the supervisor stops its API processes (SIGKILL would leave them)
+            server.terminate()
+            try:
+                server.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                server.kill()
         if container is not None:
             container.dispose()
         admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

@@ -201,9 +201,29 @@ def test_stop_all_reaches_a_server_still_starting(tmp_path: Path, sqlite_url: st
     assert [pid for pid in report["pids"] if is_alive(pid)] == []
 
 
+def listening_inodes(port: int) -> set[str]:
+    """The inodes of the sockets listening on ``port`` (IPv4), from /proc/net/tcp."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[1].endswith(f":{port:04X}") and fields[3] == "0A":  # 0A: LISTEN
+            found.add(fields[9])
+    return found
+
+
+def socket_inodes(pid: int) -> set[str]:
+    found = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            target = os.readlink(fd)
+            if target.startswith("socket:["):
+                found.add(target[len("socket:["):-1])
+    return found
+
+
 def test_serve_with_two_api_processes_answers_and_stops_cleanly(tmp_path: Path, sqlite_url: str) -> None:
-    """``ketnoi serve --workers 2``: two API processes behind one socket answer signed-in requests (whichever
-    process takes each), and SIGTERM leaves none of them behind."""
+    """``ketnoi serve --workers 2``: two API processes on one port, each on its own socket, answer signed-in
+    requests (whichever process takes each), and SIGTERM leaves none of them behind."""
     from tests.support.live_server import free_port
 
     port = free_port()
@@ -220,6 +240,10 @@ def test_serve_with_two_api_processes_answers_and_stops_cleanly(tmp_path: Path, 
         tree = {serve.pid} | descendant_pids({serve.pid})
         api_processes = [pid for pid in tree if "spawn_main" in Path(f"/proc/{pid}/cmdline").read_text()]
         assert len(api_processes) == 2, tree
+        # each API process listens on a socket of its own (SO_REUSEPORT), and nothing else listens on the port
+        listening = listening_inodes(port)
+        own = [listening & socket_inodes(pid) for pid in api_processes]
+        assert len(listening) == 2 and all(len(mine) == 1 for mine in own) and own[0] != own[1], (listening, own)
         form = b"username=lan%4005443&password=demo-lan-05443"
         with urllib.request.urlopen(urllib.request.Request(f"{base}/api/v1/auth/token", data=form), timeout=10) as resp:
             token = json.load(resp)["access_token"]
