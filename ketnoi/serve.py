@@ -73,20 +73,22 @@ class ReusePortListener:
     def __reduce__(self) -> tuple[Any, tuple[str, int, int]]:
         return (listen_reusing_port, (self.host, self.port, self.backlog))
 
-    def reserve(self) -> socket.socket:
-        """A bound socket that does not listen: holds the port and fails at once if it is taken."""
-        return _bound(self.host, self.port)
+    def check_port_free(self) -> None:
+        """Refuse a port anything listens on, before any process starts. Bound without ``SO_REUSEPORT``:
+        with it, a second server on the same port (another ``ketnoi serve``) would silently share the traffic."""
+        tcp_socket(self.host, self.port, reuse_port=False).close()
 
 
-def _bound(host: str, port: int) -> socket.socket:
+def tcp_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
+    """A bound TCP socket. IPPROTO_TCP is named, not left 0: asyncio turns Nagle's algorithm off (TCP_NODELAY)
+    only on connections whose socket says it is TCP. uvicorn's own shared socket leaves it 0, and a response
+    written in two parts then waited for the client's delayed ACK (measured: p50 64 ms against 41 ms here)."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # IPPROTO_TCP named, not left 0: asyncio turns Nagle's algorithm off (TCP_NODELAY) only on sockets that
-    # say they are TCP, and with it on a response written in two parts waited for the peer's delayed ACK
-    # (about 40 ms a request: measured, as uvicorn's own shared socket does)
     sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        if reuse_port:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind((host, port))
     except BaseException:
         sock.close()
@@ -95,9 +97,8 @@ def _bound(host: str, port: int) -> socket.socket:
 
 
 def listen_reusing_port(host: str, port: int, backlog: int) -> socket.socket:
-    sock = _bound(host, port)
+    sock = tcp_socket(host, port, reuse_port=True)
     sock.listen(backlog)
-    sock.set_inheritable(True)
     return sock
 
 
@@ -114,11 +115,12 @@ class _Server(uvicorn.Server):
 
 
 def api_sockets(config: uvicorn.Config) -> list[Any]:
-    """What each API process listens on: its own ``SO_REUSEPORT`` socket, else the one socket they share."""
-    if not hasattr(socket, "SO_REUSEPORT") or config.uds or config.fd is not None:
-        return [config.bind_socket()]
+    """What each API process listens on: its own ``SO_REUSEPORT`` socket, else one TCP socket they share."""
+    if not hasattr(socket, "SO_REUSEPORT"):
+        log.info("API on http://%s:%d: %d processes on one socket", config.host, config.port, config.workers)
+        return [tcp_socket(config.host, config.port, reuse_port=False)]
     listener = ReusePortListener(config.host, config.port, config.backlog)
-    listener.reserve().close()  # a port in use is refused here, before any process starts
+    listener.check_port_free()
     log.info("API on http://%s:%d: %d processes, each listening on its own socket", config.host, config.port,
              config.workers)
     return [listener]

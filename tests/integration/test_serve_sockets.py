@@ -60,4 +60,16 @@ def test_a_port_already_taken_is_refused_before_any_process_starts() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         with pytest.raises(OSError):
-            ReusePortListener("127.0.0.1", taken.getsockname()[1], 64).reserve()
+            ReusePortListener("127.0.0.1", taken.getsockname()[1], 64).check_port_free()
+
+
+def test_a_port_another_server_listens_on_with_reuse_port_is_refused_too() -> None:
+    """Another ``ketnoi serve --workers N`` already on the port: joining its group would split its traffic."""
+    port = free_port()
+    other = pickle.loads(pickle.dumps(ReusePortListener("127.0.0.1", port, 8)))
+    try:
+        with pytest.raises(OSError):
+            ReusePortListener("127.0.0.1", port, 8).check_port_free()
+    finally:
+        other.close()
+    ReusePortListener("127.0.0.1", port, 8).check_port_free()  # free again once it has gone
