@@ -5,6 +5,7 @@ Errors are printed as plain messages (Vietnamese, then English) and exit with st
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Iterator
@@ -327,15 +328,21 @@ def serve_cmd(
     workers: Annotated[int, typer.Option(min=1, max=64, help="API processes (e.g. one per core)")] = 1,
 ) -> None:
     """Serve the API (uvicorn) with the Prefect schedules beside it; --demo prints the demo sign-ins."""
-    from ketnoi.serve import serve
+    from ketnoi.serve import check_port_free, serve
 
     c = container()
-    if demo:
-        from ketnoi.demo_data import describe, load_demo
+    try:
+        check_port_free(host, port)  # before the demo is loaded or anything starts
+        if demo:
+            from ketnoi.demo_data import describe, load_demo
 
-        with plain_errors():
-            typer.echo(describe(load_demo(c), f"http://{host}:{port}"))
-    serve(c, host=host, port=port, flows=flows, workers=workers)
+            with plain_errors():
+                typer.echo(describe(load_demo(c), f"http://{host}:{port}"))
+        serve(c, host=host, port=port, flows=flows, workers=workers)
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        fail(f"Lỗi: cổng {host}:{port} đang được dùng / Error: port {host}:{port} is already in use")
 
 
 def main() -> None:

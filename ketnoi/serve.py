@@ -73,10 +73,12 @@ class ReusePortListener:
     def __reduce__(self) -> tuple[Any, tuple[str, int, int]]:
         return (listen_reusing_port, (self.host, self.port, self.backlog))
 
-    def check_port_free(self) -> None:
-        """Refuse a port anything listens on, before any process starts. Bound without ``SO_REUSEPORT``:
-        with it, a second server on the same port (another ``ketnoi serve``) would silently share the traffic."""
-        tcp_socket(self.host, self.port, reuse_port=False).close()
+
+
+def check_port_free(host: str, port: int) -> None:
+    """``OSError`` (EADDRINUSE) if anything listens on the port. Bound without ``SO_REUSEPORT``: with it, a
+    second server on the same port (another ``ketnoi serve --workers N``) would silently share the traffic."""
+    tcp_socket(host, port, reuse_port=False).close()
 
 
 def tcp_socket(host: str, port: int, *, reuse_port: bool) -> socket.socket:
@@ -119,8 +121,8 @@ def api_sockets(config: uvicorn.Config) -> list[Any]:
     if not hasattr(socket, "SO_REUSEPORT"):
         log.info("API on http://%s:%d: %d processes on one socket", config.host, config.port, config.workers)
         return [tcp_socket(config.host, config.port, reuse_port=False)]
+    check_port_free(config.host, config.port)
     listener = ReusePortListener(config.host, config.port, config.backlog)
-    listener.check_port_free()
     log.info("API on http://%s:%d: %d processes, each listening on its own socket", config.host, config.port,
              config.workers)
     return [listener]
@@ -136,14 +138,17 @@ def serve(container: Container, *, host: str = "127.0.0.1", port: int = 8000, fl
     """
     if not logging.getLogger().handlers:  # say where the schedules run (or why not), as uvicorn's own lines
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    multi = None
+    if workers > 1:  # a port in use is refused here (OSError), before anything starts
+        config = uvicorn.Config("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                                log_level="info")
+        multi = Multiprocess(config, sockets=api_sockets(config))
     background = FlowsInBackground(container) if flows else None
     if background is not None:
         background.start()
     try:
-        if workers > 1:
-            config = uvicorn.Config("api.app:create_app", factory=True, host=host, port=port, workers=workers,
-                                    log_level="info")
-            Multiprocess(config, sockets=api_sockets(config)).run()
+        if multi is not None:
+            multi.run()
         else:
             server = _Server(uvicorn.Config(create_app(container), host=host, port=port, log_level="info"))
             server.background = background

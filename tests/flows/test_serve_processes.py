@@ -128,6 +128,34 @@ def _stop_and_check(proc: subprocess.Popen[bytes], started: set[int]) -> None:
     assert left == [], f"processes left behind after SIGTERM: {left}"
 
 
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_on_a_port_in_use_says_so_plainly_and_loads_nothing(
+    tmp_path: Path, sqlite_url: str, workers: str
+) -> None:
+    import socket
+
+    import sqlalchemy as sa
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [KETNOI, "serve", "--demo", "--no-flows", "--workers", workers, "--port", str(port)],
+            env=_env(tmp_path, sqlite_url), cwd=tmp_path, capture_output=True, timeout=60,
+        )
+    err = result.stderr.decode()
+    assert result.returncode == 1 and "Traceback" not in err, err
+    assert f"cổng 127.0.0.1:{port} đang được dùng" in err and f"port 127.0.0.1:{port} is already in use" in err
+    engine = sa.create_engine(sqlite_url)
+    try:
+        with engine.connect() as conn:  # the demo province was not loaded: no users, no cases
+            assert conn.execute(sa.text("SELECT count(*) FROM app_user")).scalar() == 0
+            assert conn.execute(sa.text("SELECT count(*) FROM case_file")).scalar() == 0
+    finally:
+        engine.dispose()
+
+
 def test_worker_refuses_without_a_prefect_server(tmp_path: Path, sqlite_url: str) -> None:
     result = subprocess.run([KETNOI, "worker"], env=_env(tmp_path, sqlite_url), capture_output=True, timeout=60)
     assert result.returncode == 1

@@ -9,7 +9,7 @@ import socket
 
 import pytest
 
-from ketnoi.serve import ReusePortListener
+from ketnoi.serve import ReusePortListener, check_port_free
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="SO_REUSEPORT is Linux/BSD only")
 
@@ -60,7 +60,7 @@ def test_a_port_already_taken_is_refused_before_any_process_starts() -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         with pytest.raises(OSError):
-            ReusePortListener("127.0.0.1", taken.getsockname()[1], 64).check_port_free()
+            check_port_free("127.0.0.1", taken.getsockname()[1])
 
 
 def test_a_port_another_server_listens_on_with_reuse_port_is_refused_too() -> None:
@@ -69,7 +69,7 @@ def test_a_port_another_server_listens_on_with_reuse_port_is_refused_too() -> No
     other = pickle.loads(pickle.dumps(ReusePortListener("127.0.0.1", port, 8)))
     try:
         with pytest.raises(OSError):
-            ReusePortListener("127.0.0.1", port, 8).check_port_free()
+            check_port_free("127.0.0.1", port)
     finally:
         other.close()
-    ReusePortListener("127.0.0.1", port, 8).check_port_free()  # free again once it has gone
+    check_port_free("127.0.0.1", port)  # free again once it has gone
