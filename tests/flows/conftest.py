@@ -5,13 +5,17 @@ Prefect's files go to a temporary folder and it stays offline; these are set bef
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
 import pytest
 
-os.environ["PREFECT_HOME"] = tempfile.mkdtemp(prefix="ketnoi-prefect-home-")
+PREFECT_HOME = tempfile.mkdtemp(prefix="ketnoi-prefect-home-")
+atexit.register(shutil.rmtree, PREFECT_HOME, ignore_errors=True)  # the test run leaves no folder behind
+os.environ["PREFECT_HOME"] = PREFECT_HOME
 os.environ["DO_NOT_TRACK"] = "1"
 os.environ["PREFECT_SERVER_ANALYTICS_ENABLED"] = "false"
 os.environ.pop("PREFECT_API_URL", None)
