@@ -119,12 +119,13 @@ class _Server(uvicorn.Server):
 def api_sockets(config: uvicorn.Config) -> list[Any]:
     """What each API process listens on: its own ``SO_REUSEPORT`` socket, else one TCP socket they share."""
     if not hasattr(socket, "SO_REUSEPORT"):
-        log.info("API on http://%s:%d: %d processes on one socket", config.host, config.port, config.workers)
+        log.info("API http://%s:%d: %d tiến trình, chung một socket / %d processes on one socket", config.host,
+                 config.port, config.workers, config.workers)
         return [tcp_socket(config.host, config.port, reuse_port=False)]
     check_port_free(config.host, config.port)
     listener = ReusePortListener(config.host, config.port, config.backlog)
-    log.info("API on http://%s:%d: %d processes, each listening on its own socket", config.host, config.port,
-             config.workers)
+    log.info("API http://%s:%d: %d tiến trình, mỗi tiến trình một socket / %d processes, each on its own socket",
+             config.host, config.port, config.workers, config.workers)
     return [listener]
 
 

@@ -6,18 +6,14 @@ from __future__ import annotations
 import asyncio
 import pickle
 import socket
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from ketnoi.serve import ReusePortListener, check_port_free
+from tests.support.live_server import free_port
 
 pytestmark = pytest.mark.skipif(not hasattr(socket, "SO_REUSEPORT"), reason="SO_REUSEPORT is Linux/BSD only")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def test_each_process_listens_on_its_own_socket_and_connections_reach_both_without_nagle() -> None:
@@ -29,7 +25,7 @@ def test_each_process_listens_on_its_own_socket_and_connections_reach_both_witho
     nodelay: list[int] = []
 
     async def main() -> None:
-        def on_connection(index: int):  # type: ignore[no-untyped-def]
+        def on_connection(index: int) -> Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]:
             async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
                 accepted[index] += 1
                 nodelay.append(writer.get_extra_info("socket").getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY))
