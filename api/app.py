@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
 
 from api import auth, problems
-from api.routers import access_log, cases, children, directory, referrals, tasks, users
+from api.routers import access_log, cases, children, delivery_log, directory, referrals, tasks, users
 from api.schemas import HealthPublic
 from ketnoi.bootstrap import Container
 
@@ -62,7 +62,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     problems.install(app)
 
     api = APIRouter(prefix=API_PREFIX)
-    for module in (auth, children, cases, referrals, tasks, directory, users, access_log):
+    for module in (auth, children, cases, referrals, tasks, directory, users, access_log, delivery_log):
         api.include_router(module.router)
     for optional in ("api.routers.supervision", "api.routers.training"):
         router = _optional_router(optional)

@@ -356,6 +356,40 @@ class AccessLogPublic(Public):
     action: str
 
 
+class DeliveryTryPublic(BaseModel):
+    at: datetime
+    channel: str = Field(description="the address tried, without its secrets (e.g. email:tram@example.vn)")
+    ok: bool
+    error: str | None = None
+
+
+class DeliveryLogPublic(BaseModel):
+    """One notification: what (template), to whom, when, its state, and each try on each channel."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [
+        {"outbox_id": 7, "template": "referral_requested", "recipient_kind": "agency", "recipient_ref": "TYT-05443",
+         "language": "vi", "status": "delivered", "created_at": "2026-11-26T02:00:00Z",
+         "delivered_at": "2026-11-26T02:01:00Z", "attempts": 1, "last_error": None, "case_id": 1, "referral_id": 3,
+         "agency_code": "TYT-05443",
+         "tries": [{"at": "2026-11-26T02:01:00Z", "channel": "email:tram@example.vn", "ok": True, "error": None}]}
+    ]})
+    outbox_id: int
+    template: str
+    recipient_kind: str = Field(description="agency, user or unit_role")
+    recipient_ref: str = Field(description="the agency's code, the user's id, or unit:role")
+    language: str
+    status: str = Field(description="pending (waiting, or to be tried again), sending, delivered, dead (given up "
+                                    "after the last try), digest (waiting for the daily digest), digested (sent in it)")
+    created_at: datetime
+    delivered_at: datetime | None = None
+    attempts: int
+    last_error: str | None = None
+    case_id: int | None = None
+    referral_id: int | None = None
+    agency_code: str | None = None
+    tries: list[DeliveryTryPublic] = []
+
+
 class HealthPublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
     status: str

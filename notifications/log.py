@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from engine.models import DeliveryAttempt, Outbox
+from engine.models import DeliveryAttempt, Outbox, User
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,23 @@ def delivery_log_for_case(session: Session, case_id: int, *, limit: int = 500) -
     return _log(session, col(Outbox.case_id) == case_id, limit)
 
 
-def delivery_log_for_agency(session: Session, agency_code: str, *, limit: int = 500) -> list[DeliveryLogEntry]:
-    """Every notification to an agency or about its referrals, newest first, with each try."""
-    to_agency = sa.and_(col(Outbox.recipient_kind) == "agency", col(Outbox.recipient_ref) == agency_code)
-    return _log(session, sa.or_(col(Outbox.agency_code) == agency_code, to_agency), limit)
+def delivery_log_for_agency(
+    session: Session, agency_code: str, *, limit: int = 500, addressed_only: bool = False,
+    where: sa.ColumnElement[bool] | None = None,
+) -> list[DeliveryLogEntry]:
+    """Every notification to an agency or about its referrals, newest first, with each try.
+
+    ``addressed_only``: only what was sent to the agency itself or to one of its staff (what its own staff may
+    see: not, say, the escalations about it sent to its supervisors); ``where`` narrows the rows further (a
+    supervisor's area).
+    """
+    # Every row addressed to an agency carries its code in agency_code too (engine.outbox and the sweep both
+    # write it so), so the one indexed condition finds them all.
+    condition = col(Outbox.agency_code) == agency_code
+    if addressed_only:
+        staff = sa.select(sa.cast(col(User.id), sa.String)).where(col(User.agency_code) == agency_code)
+        condition = sa.and_(condition, sa.or_(
+            sa.and_(col(Outbox.recipient_kind) == "agency", col(Outbox.recipient_ref) == agency_code),
+            sa.and_(col(Outbox.recipient_kind) == "user", col(Outbox.recipient_ref).in_(staff)),
+        ))
+    return _log(session, condition if where is None else sa.and_(condition, where), limit)

@@ -15,9 +15,11 @@ from starlette.datastructures import FormData
 
 from api.pages.casework import referral_action_view, render_case, task_rows, timeline_entries
 from api.pages.common import (
+    DELIVERY_ROWS,
     PREFIX,
     PageRoute,
     checked_form,
+    delivery_rows,
     form_int,
     name_of,
     outcome_label,
@@ -39,6 +41,7 @@ from engine.errors import DomainError
 from engine.models import Agency, Case, Child, ServiceType, Task
 from engine.tasks import my_tasks
 from engine.text import initials
+from notifications.log import delivery_log_for_agency
 from referrals.lifecycle import REFERRAL_MACHINE
 from referrals.services import agency_inbox, transition_referral
 
@@ -121,4 +124,7 @@ def inbox(ctx: PageContext = Depends(agency_staff)) -> Response:
                          "service": name_of(service, ctx.lang) if service else r.service_code,
                          "state": state_label("referral", r.state, ctx.lang), "css": css, "status": words})
         due_rows = [row for row in task_rows(s, ctx, my_tasks(s, ctx.actor)) if row["css"] in ("overdue", "soon")]
-    return render(ctx, "inbox.html", rows=rows, due_rows=due_rows, agency=name_of(agency, ctx.lang) if agency else "")
+        deliveries = delivery_rows(s, ctx.lang, delivery_log_for_agency(
+            s, ctx.user.agency_code, limit=DELIVERY_ROWS, addressed_only=True))
+    return render(ctx, "inbox.html", rows=rows, due_rows=due_rows, deliveries=deliveries,
+                  agency=name_of(agency, ctx.lang) if agency else "")

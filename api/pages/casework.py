@@ -14,10 +14,12 @@ from starlette.datastructures import FormData
 
 from api.pages.common import (
     CASE_ROLES,
+    DELIVERY_ROWS,
     PREFIX,
     PageRoute,
     action_label,
     checked_form,
+    delivery_rows,
     form_int,
     form_text,
     message_page,
@@ -49,6 +51,7 @@ from engine.models import AccessLog, Agency, Case, Child, Consent, Event, Servic
 from engine.states import CASE_MACHINE, STAGE_LABELS, STEP_LABELS
 from engine.tasks import my_tasks
 from engine.text import initials
+from notifications.log import delivery_log_for_case
 from referrals.lifecycle import REFERRAL_MACHINE
 from referrals.services import create_referral, proposals, referrals_of_case
 
@@ -316,6 +319,7 @@ def render_case(ctx: PageContext, case_id: int, *, error: str | None = None, sta
             "consents": list(s.execute(sa.select(Consent).where(col(Consent.case_id) == case.id)
                                        .order_by(col(Consent.id))).scalars()),
             "timeline": timeline_entries(s, ctx, timeline(s, case.id or 0)),
+            "deliveries": delivery_rows(s, ctx.lang, delivery_log_for_case(s, case.id or 0, limit=DELIVERY_ROWS)),
             "stage": pick(STAGE_LABELS.get(case.stage), ctx.lang, case.stage),
             "step": pick(STEP_LABELS.get(case.step), ctx.lang, case.step),
             "unit": name_of(unit, ctx.lang) if unit else case.unit_code,

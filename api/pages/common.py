@@ -26,9 +26,10 @@ from api.pages.fmt import fmt_date, fmt_datetime
 from api.pages.security import LANGUAGE_COOKIE, csrf_matches
 from api.scope import case_condition, referral_condition
 from engine.i18n import translate
-from engine.models import Case, Referral, User
+from engine.models import Agency, Case, Referral, Unit, User
 from engine.states import CASE_MACHINE, STEP_LABELS
 from engine.users import actor_of
+from notifications.log import DeliveryLogEntry
 from referrals.lifecycle import OUTCOME_LABELS, REASON_LABELS, REFERRAL_MACHINE, STATE_LABELS
 
 PREFIX = "/app"
@@ -240,3 +241,36 @@ def user_names(s: Session, ids: set[int | None]) -> dict[int | None, str]:
         return {}
     users = s.execute(sa.select(User).where(User.id.in_(wanted))).scalars()  # type: ignore[union-attr]
     return {u.id: u.full_name or u.login for u in users}
+
+
+DELIVERY_ROWS = 50  # the newest notifications a page shows (the API pages further)
+
+
+def delivery_rows(s: Session, lang: str, entries: list[DeliveryLogEntry]) -> list[dict[str, Any]]:
+    """The delivery log in the reader's language: what, to whom (named), its state, and each try."""
+    users = user_names(s, {int(e.recipient_ref) for e in entries
+                           if e.recipient_kind == "user" and e.recipient_ref.isdigit()})
+    codes = {e.recipient_ref for e in entries if e.recipient_kind == "agency"}
+    units = {e.recipient_ref.split(":", 1)[0] for e in entries if e.recipient_kind == "unit_role"}
+    agencies = {a.code: name_of(a, lang) for a in s.execute(sa.select(Agency).where(col(Agency.code).in_(codes)))
+                .scalars()} if codes else {}
+    unit_names = {u.code: name_of(u, lang) for u in s.execute(sa.select(Unit).where(col(Unit.code).in_(units)))
+                  .scalars()} if units else {}
+    rows = []
+    for e in entries:
+        if e.recipient_kind == "agency":
+            to = agencies.get(e.recipient_ref, e.recipient_ref)
+        elif e.recipient_kind == "user":
+            to = users.get(int(e.recipient_ref), e.recipient_ref) if e.recipient_ref.isdigit() else e.recipient_ref
+        else:
+            unit, _, role = e.recipient_ref.partition(":")
+            to = f"{unit_names.get(unit, unit)} · {translated(f'page.role.{role}', lang, role)}"
+        failed = e.status == "dead" or (e.status != "delivered" and any(not t.ok for t in e.tries))
+        rows.append({
+            "at": e.created_at, "what": translated(f"page.notice.{e.template}", lang, e.template), "to": to,
+            "status": translated(f"page.delivery.status.{e.status}", lang, e.status),
+            "css": "ok" if e.status in ("delivered", "digested") else "overdue" if failed else "",
+            "retry": e.status == "pending" and e.attempts > 0, "error": e.last_error,
+            "tries": e.tries, "referral_id": e.referral_id,
+        })
+    return rows

@@ -68,6 +68,7 @@ ROUTES: list[Route] = [
      {"If-Match": '"999"'}, STALE),
     ("GET", "/api/v1/cases/{case_a}/timeline", _no_body, {}, RECORD_A),
     ("GET", "/api/v1/cases/{case_a}/actions", _no_body, {}, RECORD_A),
+    ("GET", "/api/v1/cases/{case_a}/notifications", _no_body, {}, RECORD_A),
     ("GET", "/api/v1/cases/{case_a}/referral-candidates?service=rehabilitation", _no_body, {}, RECORD_A),
     ("GET", "/api/v1/cases/{case_a}/referrals", _no_body, {}, RECORD_A),
     # an open referral for the service exists already: in scope the engine refuses (422), outside it is 404
@@ -79,6 +80,7 @@ ROUTES: list[Route] = [
     ("GET", "/api/v1/referrals", _no_body, {}, EVERYONE),
     ("GET", "/api/v1/referrals/inbox", _no_body, {}, expect(403, agency=200, agency_other=200)),
     ("GET", "/api/v1/agencies/TYT-05443/inbox", _no_body, {}, expect(404, agency=200)),
+    ("GET", "/api/v1/agencies/TYT-05443/notifications", _no_body, {}, expect(404, agency=200, supervisor=200)),
     ("GET", "/api/v1/tasks/mine", _no_body, {}, EVERYONE),
     ("GET", "/api/v1/units?parent=19", _no_body, {}, EVERYONE),
     ("GET", "/api/v1/units/05443", _no_body, {}, EVERYONE),

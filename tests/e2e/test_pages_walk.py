@@ -31,7 +31,9 @@ from engine.i18n import translate
 from engine.models import Agency, Case, Referral, ServiceDomain, ServiceType
 from engine.states import CASE_MACHINE, STEP_LABELS
 from engine.users import add_user
+from notifications.delivery import deliver_due
 from referrals.lifecycle import STATE_LABELS
+from tests.support.notification_receivers import WebhookReceiver
 from tests.support.pages_server import running_app
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -298,15 +300,40 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     health_ref, health_agency = refs["rehabilitation"]
     school_ref, _school_agency = refs["inclusive_education"]
     assert health_agency == "TYT-05443"
+    # the delivery log on the case: each referral's notice to its agency, not sent yet
+    log = page.locator("section[aria-labelledby=h-deliveries]")
+    for ref in (health_ref, school_ref):
+        row = log.locator("tr").filter(has=page.get_by_role("link", name=f"REF-{ref}"))
+        assert w.t("page.notice.referral_requested") in row.inner_text()
+        assert w.t("page.delivery.status.pending") in row.inner_text()
     w.shot("case-referred")
     w.sign_out()
 
+    # the notices go out: the health station's to its (real, local) webhook
+    station = WebhookReceiver().start()
+    try:
+        with transaction(db) as s:
+            agency = s.get(Agency, "TYT-05443")
+            assert agency is not None
+            agency.notify_urls = [station.url()]
+        deliver_due(db, utcnow(), base_url=w.base)
+        assert [post.payload["title"] for post in station.snapshot()]
+    finally:
+        station.stop()
+
     # --- Anh Hùng at the health station: no physiotherapist this quarter, he declines ------------------------
     w.sign_in("hung")
-    link = page.get_by_role("link", name=f"REF-{health_ref}")
+    referrals_in = page.locator("table.list:not(.delivery-log)")
+    link = referrals_in.get_by_role("link", name=f"REF-{health_ref}")
     assert link.is_visible()
-    assert page.get_by_role("link", name=f"REF-{school_ref}").count() == 0  # not his agency's
+    assert page.get_by_role("link", name=f"REF-{school_ref}").count() == 0  # not his agency's, nor sent to it
     assert "Trần Văn Minh" not in page.content()  # initials only for the agency
+    # what was sent to the station: the new referral, delivered to its webhook; nothing of the school's
+    received = page.locator("section[aria-labelledby=h-deliveries]")
+    row = received.locator("tr").filter(has=page.get_by_role("link", name=f"REF-{health_ref}"))
+    assert w.t("page.delivery.status.delivered") in row.inner_text()
+    assert "✓" in row.inner_text() and "json://127.0.0.1" in row.inner_text()
+    assert received.get_by_role("link", name=f"REF-{school_ref}").count() == 0
     w.shot("agency-inbox")
     link.click()
     w.shot("agency-referral")
@@ -337,7 +364,7 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
 
     # --- the centre accepts, starts, pauses for Tết, resumes and completes with an outcome -------------------
     w.sign_in("tam")
-    page.get_by_role("link", name=f"REF-{centre_ref}").click()
+    page.locator("table.list:not(.delivery-log)").get_by_role("link", name=f"REF-{centre_ref}").click()
     w.act("accept")
     w.act("start")
     w.act("hold", fill={"reason": "Gia đình về quê ăn Tết"})
