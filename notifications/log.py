@@ -91,3 +91,21 @@ def delivery_log_for_agency(
             sa.and_(col(Outbox.recipient_kind) == "user", col(Outbox.recipient_ref).in_(staff)),
         ))
     return _log(session, condition if where is None else sa.and_(condition, where), limit)
+
+
+def escalation_deliveries(session: Session, case_ids: set[int]) -> dict[tuple[int, int], dict[str, int]]:
+    """For the cases given: how the notifications of each fired rung stand, by (deadline id, rung), counted by
+    status. Read from the sweep's dedupe keys, ``esc:<deadline_id>:<rung>:<recipient kind>:<recipient>``."""
+    if not case_ids:
+        return {}
+    rows = session.execute(
+        sa.select(col(Outbox.dedupe_key), col(Outbox.status), sa.func.count())
+        .where(col(Outbox.case_id).in_(sorted(case_ids)), col(Outbox.dedupe_key).startswith("esc:"))
+        .group_by(col(Outbox.dedupe_key), col(Outbox.status))
+    ).all()
+    out: dict[tuple[int, int], dict[str, int]] = {}
+    for key, status, count in rows:
+        _, deadline_id, rung, _rest = key.split(":", 3)
+        by_status = out.setdefault((int(deadline_id), int(rung)), {})
+        by_status[status] = by_status.get(status, 0) + count
+    return out

@@ -273,6 +273,10 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.event.create": {"vi": "Tạo chuyển gửi", "en": "Referral created"},
     "page.event.audit_note": {"vi": "Ghi chú giám sát", "en": "Audit note"},
     "page.overdue.no_escalation": {"vi": "Chưa báo cáo vượt cấp", "en": "Not escalated yet"},
+    "page.overdue.delivered": {
+        "vi": "đã gửi đến {sent}/{total} người nhận", "en": "delivered to {sent} of {total} recipients",
+    },
+    "page.overdue.undelivered": {"vi": "{n} gửi không được", "en": "{n} could not be delivered"},
     "page.overdue.notes": {"vi": "Ghi chú giám sát đã lưu", "en": "Audit notes"},
     "page.overdue.missing": {
         "vi": "Bảng theo dõi quá hạn chưa sẵn sàng.", "en": "The overdue dashboard is not available yet.",

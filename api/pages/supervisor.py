@@ -38,6 +38,7 @@ from engine.db import transaction
 from engine.errors import DomainError
 from engine.models import Agency, Escalation, Unit
 from engine.tasks import my_tasks
+from notifications.log import escalation_deliveries
 from supervision.indicators import compute_indicators
 from supervision.overdue import BUCKETS, OverdueItem, audit_notes, can_supervise, overdue_audit, overdue_items
 from supervision.overdue import record_audit_note as record_note
@@ -80,6 +81,18 @@ def _audience(ctx: PageContext, audience: str) -> str:
     return ", ".join(translated(f"page.audience.{part}", ctx.lang, part) for part in audience.split("+"))
 
 
+def _delivered(ctx: PageContext, by_status: dict[str, int]) -> str:
+    """How far a rung's notifications got: delivered to how many of their recipients, and how many failed."""
+    total = sum(by_status.values())
+    if not total:
+        return ""  # a reminder overtaken by a later one in the same sweep: nothing was to be sent
+    sent = by_status.get("delivered", 0) + by_status.get("digested", 0)
+    text = " · " + ctx.t("page.overdue.delivered", sent=sent, total=total)
+    if by_status.get("dead"):
+        text += " · " + ctx.t("page.overdue.undelivered", n=by_status["dead"])
+    return text
+
+
 def _overdue_rows(s: Session, ctx: PageContext, found: list[OverdueItem], when: datetime) -> list[dict[str, Any]]:
     tz = ctx.settings.timezone
     fired: dict[int, list[Escalation]] = {}
@@ -88,6 +101,7 @@ def _overdue_rows(s: Session, ctx: PageContext, found: list[OverdueItem], when: 
         stmt = sa.select(Escalation).where(col(Escalation.deadline_id).in_(ids), col(Escalation.fired_at) <= when)
         for esc in s.execute(stmt.order_by(col(Escalation.deadline_id), col(Escalation.rung))).scalars():
             fired.setdefault(esc.deadline_id, []).append(esc)
+    deliveries = escalation_deliveries(s, {item.case_id for item in found})
     rows = []
     for item in found:
         agency = s.get(Agency, item.agency_code) if item.agency_code else None
@@ -97,6 +111,7 @@ def _overdue_rows(s: Session, ctx: PageContext, found: list[OverdueItem], when: 
         escalations = [
             ctx.t("page.overdue.rung", rung=e.rung, audience=_audience(ctx, e.audience),
                   action=translated(f"page.rung.{e.action}", ctx.lang, e.action)) + " · " + fmt_datetime(e.fired_at, tz)
+            + _delivered(ctx, deliveries.get((e.deadline_id, e.rung), {}))
             for e in fired.get(item.deadline_id, [])
         ]
         rows.append({

@@ -32,6 +32,7 @@ from engine.models import Agency, Case, Referral, ServiceDomain, ServiceType
 from engine.states import CASE_MACHINE, STEP_LABELS
 from engine.users import add_user
 from notifications.delivery import deliver_due
+from notifications.log import escalation_deliveries
 from referrals.lifecycle import STATE_LABELS
 from tests.support.notification_receivers import WebhookReceiver
 from tests.support.pages_server import running_app
@@ -380,6 +381,15 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     # --- the school does not answer: the sweep, a month later, escalates ------------------------------------
     later = utcnow() + timedelta(days=30)
     _sweep(db_url, later)
+    # the agencies' notices go out to a (real, local) webhook; people have no address here, so theirs wait
+    hooks = WebhookReceiver().start()
+    try:
+        with transaction(db) as s:
+            for agency in s.execute(sa.select(Agency)).scalars():
+                agency.notify_urls = [hooks.url()]
+        deliver_due(db, later, base_url=w.base)
+    finally:
+        hooks.stop()
     w.sign_in("binh")
     as_of = later.astimezone(TZ).strftime("%d/%m/%Y")
     w.go(f"/app/overdue?as_of={as_of}")
@@ -390,7 +400,17 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     escalations = item.locator("ul.escalations li")
     assert escalations.count() >= 1
     escalated = w.t("page.rung.escalate")
-    assert any(escalated in escalations.nth(i).inner_text() for i in range(escalations.count()))
+    lines = [escalations.nth(i).inner_text() for i in range(escalations.count())]
+    assert any(escalated in line for line in lines)
+    # each rung says how far its notices got, as the outbox stands
+    deadline_id = int(item.get_attribute("data-deadline") or 0)
+    with transaction(db) as s:
+        stood = {rung: by_status for (clock, rung), by_status in escalation_deliveries(s, {case_id}).items()
+                 if clock == deadline_id}
+    assert stood, "the sweep wrote notices for the school's clock"
+    for by_status in stood.values():
+        sent = by_status.get("delivered", 0) + by_status.get("digested", 0)
+        assert any(w.t("page.overdue.delivered", sent=sent, total=sum(by_status.values())) in line for line in lines)
     # drill down by the school's agency row
     page.get_by_role("link", name=_school_name(db, lang)).first.click()
     page.wait_for_load_state()

@@ -17,7 +17,7 @@ from engine.models import Agency, DeliveryAttempt, Outbox
 from engine.outbox import enqueue
 from notifications.delivery import RetryPolicy, claim, deliver_all, deliver_due, send_job
 from notifications.digest import build_digests
-from notifications.log import delivery_log_for_agency, delivery_log_for_case
+from notifications.log import delivery_log_for_agency, delivery_log_for_case, escalation_deliveries
 from tests.support.notification_receivers import MailBox, WebhookReceiver
 
 BASE_URL = "https://ketnoi.example.vn"
@@ -288,3 +288,34 @@ def test_a_user_who_reads_english_gets_english(db: Engine, mailbox: MailBox) -> 
     assert mail.to == ["anna@example.org"]
     assert mail.subject == "[Kết Nối] Referral completed: KN-000009"
     assert "Outcome: delivered partly" in mail.body and f"{BASE_URL}/referrals/9" in mail.body
+
+
+def test_escalation_deliveries_count_each_rungs_notices_by_status(db: Engine) -> None:
+    from tests.support.people import make_child, make_user
+
+    lan = make_user(db, "lan", "caseworker")
+    from engine.cases import open_case
+
+    minh, bich = make_child(db, lan), make_child(db, lan, full_name="Lê Thị Bích")
+    with transaction(db) as s:
+        case_id = open_case(s, child_id=minh, actor=lan, source="school").id
+        assert case_id is not None
+        other_case = open_case(s, child_id=bich, actor=lan, source="school").id
+        rows = [(7, 2, "agency:TYT-05443", "delivered"), (7, 2, "user:1", "dead"), (7, 3, "unit_role:19:supervisor",
+                "pending"), (7, 3, "agency:PGD-19", "delivered"), (7, 4, "agency:PGD-19", "digested")]
+        for deadline, rung, recipient, status in rows:
+            key = f"esc:{deadline}:{rung}:{recipient}"
+            kind, ref = recipient.split(":", 1)
+            enqueue(s, template="escalation", recipient_kind=kind, recipient_ref=ref, dedupe_key=key, context={},
+                    case_id=case_id, now=T0)
+            s.execute(sa.update(Outbox).where(Outbox.dedupe_key == key).values(status=status))  # type: ignore[arg-type]
+        # another case's notices and a notice that is not a rung's stay out
+        enqueue(s, template="escalation", recipient_kind="agency", recipient_ref="TYT-05443",
+                dedupe_key="esc:8:2:agency:TYT-05443", context={}, case_id=other_case, now=T0)
+        enqueue(s, template="referral_requested", recipient_kind="agency", recipient_ref="TYT-05443",
+                dedupe_key="ev:1:agency:TYT-05443", context={}, case_id=case_id, now=T0)
+    with transaction(db) as s:
+        assert escalation_deliveries(s, {case_id}) == {
+            (7, 2): {"delivered": 1, "dead": 1}, (7, 3): {"pending": 1, "delivered": 1}, (7, 4): {"digested": 1},
+        }
+        assert escalation_deliveries(s, set()) == {}
