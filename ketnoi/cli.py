@@ -20,18 +20,19 @@ from pydantic import ValidationError
 from engine.errors import DomainError
 from ketnoi.bootstrap import Container, build
 
-app = typer.Typer(help="Kết Nối — case referrals for children with disabilities.", no_args_is_help=True)
-db_app = typer.Typer(help="Database schema (Alembic).", no_args_is_help=True)
-load_app = typer.Typer(help="Load reference data from files.", no_args_is_help=True)
-user_app = typer.Typer(help="Users.", no_args_is_help=True)
-case_app = typer.Typer(help="Cases.", no_args_is_help=True)
-report_app = typer.Typer(help="Reports.", no_args_is_help=True)
+app = typer.Typer(help="Kết Nối — chuyển gửi hỗ trợ trẻ em khuyết tật / case referrals for children with "
+                  "disabilities.", no_args_is_help=True)
+db_app = typer.Typer(help="Lược đồ cơ sở dữ liệu / database schema (Alembic).", no_args_is_help=True)
+load_app = typer.Typer(help="Nạp dữ liệu tham chiếu từ tệp / load reference data from files.", no_args_is_help=True)
+user_app = typer.Typer(help="Người dùng / users.", no_args_is_help=True)
+case_app = typer.Typer(help="Hồ sơ / cases.", no_args_is_help=True)
+report_app = typer.Typer(help="Báo cáo / reports.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(load_app, name="load")
 app.add_typer(user_app, name="user")
 app.add_typer(case_app, name="case")
 app.add_typer(report_app, name="report")
-directory_app = typer.Typer(help="Service directory and routing.", no_args_is_help=True)
+directory_app = typer.Typer(help="Danh bạ dịch vụ và định tuyến / service directory and routing.", no_args_is_help=True)
 app.add_typer(directory_app, name="directory")
 
 
@@ -74,7 +75,8 @@ def parse_when(value: str | None) -> datetime | None:
     return when
 
 
-@db_app.command("upgrade")
+@db_app.command("upgrade", help="Cập nhật lược đồ cơ sở dữ liệu đã cấu hình / apply every migration to the "
+                "configured database.")
 def db_upgrade() -> None:
     """Apply every migration to the configured database."""
     from engine.schema import upgrade
@@ -86,9 +88,13 @@ def db_upgrade() -> None:
     typer.echo("Đã cập nhật cơ sở dữ liệu / database is up to date")
 
 
-@load_app.command("reference")
+@load_app.command("reference", help=(
+    "Nạp đơn vị hành chính, danh mục dịch vụ, cơ quan và địa bàn phụ trách (nạp trọn hoặc không nạp gì; nạp hai "
+    "lần không thay đổi gì) / load units, service catalogue, agencies and coverage (all or nothing; loading twice "
+    "changes nothing)."))
 def load_reference_cmd(
-    directory: Annotated[Path | None, typer.Argument(help="folder of CSV files; default: the shipped data")] = None,
+    directory: Annotated[Path | None, typer.Argument(
+        help="thư mục tệp CSV; mặc định: dữ liệu kèm theo / folder of CSV files; default: the shipped data")] = None,
 ) -> None:
     """Load units, service catalogue, agencies and coverage (all or nothing; loading twice changes nothing)."""
     from engine.db import transaction
@@ -103,15 +109,17 @@ def load_reference_cmd(
         typer.echo("Không có thay đổi / nothing changed")
 
 
-@user_app.command("add")
+@user_app.command("add", help=(
+    "Thêm người dùng; mật khẩu nhập khi được hỏi, hoặc từ đầu vào chuẩn / add a user; the password comes from a "
+    "prompt, or from standard input when it is not a terminal."))
 def user_add(
-    login: str,
-    role: Annotated[str, typer.Option(help="caseworker, agency_staff, supervisor or admin")],
-    unit: Annotated[str, typer.Option(help="unit code, e.g. 05443")],
-    agency: Annotated[str | None, typer.Option(help="agency code (agency staff)")] = None,
-    email: Annotated[str | None, typer.Option()] = None,
-    full_name: Annotated[str, typer.Option()] = "",
-    language: Annotated[str, typer.Option()] = "vi",
+    login: Annotated[str, typer.Argument(help="tên đăng nhập / login")],
+    role: Annotated[str, typer.Option(help="vai trò / role: caseworker, agency_staff, supervisor, admin")],
+    unit: Annotated[str, typer.Option(help="mã đơn vị / unit code, e.g. 05443")],
+    agency: Annotated[str | None, typer.Option(help="mã cơ quan (cán bộ cơ quan) / agency code (agency staff)")] = None,
+    email: Annotated[str | None, typer.Option(help="thư điện tử / email")] = None,
+    full_name: Annotated[str, typer.Option(help="họ và tên / full name")] = "",
+    language: Annotated[str, typer.Option(help="ngôn ngữ thông báo / language of notifications: vi, en")] = "vi",
 ) -> None:
     """Add a user; the password comes from a prompt, or from standard input when it is not a terminal."""
     from engine.db import transaction
@@ -128,10 +136,10 @@ def user_add(
     typer.echo(f"Đã thêm người dùng / user added: {user.login} ({user.role}, {user.unit_code})")
 
 
-@case_app.command("timeline")
+@case_app.command("timeline", help="In diễn biến của hồ sơ / print a case's timeline from its events.")
 def case_timeline(
-    case_id: int,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    case_id: Annotated[int, typer.Argument(help="số hồ sơ / case id")],
+    as_json: Annotated[bool, typer.Option("--json", help="in dạng JSON / print JSON")] = False,
 ) -> None:
     """Print a case's timeline from its events."""
     from engine.audit import timeline
@@ -159,11 +167,13 @@ def case_timeline(
                    f"  v{r['version']}  {r['reason'] or ''}")
 
 
-@directory_app.command("route")
+@directory_app.command("route", help=(
+    "Các cơ quan sẽ nhận chuyển gửi dịch vụ SERVICE ở xã COMMUNE, cấp gần nhất trước, kèm lý do / the agencies that "
+    "would receive a referral for SERVICE in COMMUNE, nearest level first, with why."))
 def directory_route(
-    commune: Annotated[str, typer.Argument(help="commune code, e.g. 05443")],
-    service: Annotated[str, typer.Argument(help="service code, e.g. rehabilitation")],
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    commune: Annotated[str, typer.Argument(help="mã xã, phường / commune code, e.g. 05443")],
+    service: Annotated[str, typer.Argument(help="mã dịch vụ / service code, e.g. rehabilitation")],
+    as_json: Annotated[bool, typer.Option("--json", help="in dạng JSON / print JSON")] = False,
 ) -> None:
     """The agencies that would receive a referral for SERVICE in COMMUNE, nearest level first, with why."""
     from dataclasses import asdict
@@ -183,9 +193,11 @@ def directory_route(
         typer.echo(f"{rank}. {x.agency_code} ({x.unit_level} {x.unit_code})\n   {x.reason_vi}\n   {x.reason_en}")
 
 
-@directory_app.command("export-hsds")
+@directory_app.command("export-hsds", help="Xuất danh bạ theo Open Referral HSDS 3.x / export the "
+                       "directory as Open Referral HSDS 3.x lists (JSON).")
 def directory_export_hsds(
-    out: Annotated[Path | None, typer.Option(help="write to this file instead of standard output")] = None,
+    out: Annotated[Path | None, typer.Option(
+        help="ghi ra tệp này thay vì đầu ra chuẩn / write to this file instead of standard output")] = None,
 ) -> None:
     """Export the directory as Open Referral HSDS 3.x lists (JSON)."""
     from engine.db import transaction
@@ -201,13 +213,18 @@ def directory_export_hsds(
         typer.echo(f"Đã ghi / written: {out}")
 
 
-@report_app.command("indicators")
+@report_app.command("indicators", help=(
+    "Lập và lưu báo cáo chỉ tiêu của một đơn vị trong một kỳ, rồi ghi ra tệp / generate and store the indicator "
+    "report of a unit and period, and write it to a file."))
 def report_indicators(
-    unit: Annotated[str, typer.Option(help="unit code (its whole subtree), e.g. 19; VN for the whole country")],
-    period: Annotated[str, typer.Option(help="2026, 2026-H1 or 2026-Q3")],
-    fmt: Annotated[str, typer.Option("--format", help="xlsx, csv or json")] = "xlsx",
-    output: Annotated[Path | None, typer.Option("-o", "--output", help="file to write")] = None,
-    announce: Annotated[bool, typer.Option(help="also tell the unit's supervisors (report_ready)")] = False,
+    unit: Annotated[str, typer.Option(help=(
+        "mã đơn vị (cả địa bàn trực thuộc), ví dụ 19; VN: cả nước / unit code (its whole subtree), e.g. 19; VN for the "
+        "whole country"))],
+    period: Annotated[str, typer.Option(help="kỳ báo cáo / period: 2026, 2026-H1, 2026-Q3")],
+    fmt: Annotated[str, typer.Option("--format", help="định dạng / format: xlsx, csv, json")] = "xlsx",
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="tệp để ghi / file to write")] = None,
+    announce: Annotated[bool, typer.Option(
+        help="báo cho giám sát viên của đơn vị / also tell the unit's supervisors (report_ready)")] = False,
 ) -> None:
     """Generate and store the indicator report of a unit and period, and write it to a file."""
     from engine.db import transaction
@@ -233,11 +250,14 @@ def report_indicators(
     typer.echo(f"Đã ghi / written: {path}")
 
 
-@report_app.command("overdue")
+@report_app.command("overdue", help=(
+    "In kết quả rà soát quá hạn của một đơn vị (theo cơ quan, theo đơn vị, theo số ngày làm việc quá hạn) / print the "
+    "overdue audit of a unit (by agency and by unit, in aging buckets of working days)."))
 def report_overdue(
-    unit: Annotated[str, typer.Option(help="unit code (its whole subtree)")],
-    as_of: Annotated[str | None, typer.Option(help="the day to look at, e.g. 2027-02-10T17:00:00+07:00")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    unit: Annotated[str, typer.Option(help="mã đơn vị (cả địa bàn trực thuộc) / unit code (its whole subtree)")],
+    as_of: Annotated[str | None, typer.Option(
+        help="thời điểm xem xét / the time to look at, e.g. 2027-02-10T17:00:00+07:00")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="in dạng JSON / print JSON")] = False,
 ) -> None:
     """Print the overdue audit of a unit (by agency and by unit, in aging buckets of working days)."""
     from engine.db import transaction
@@ -258,10 +278,14 @@ def report_overdue(
                        f"{group.escalations}")
 
 
-@app.command("sweep")
+@app.command("sweep", help=(
+    "Quét thời hạn một lần (bây giờ hoặc tại một thời điểm giả định) và in số lượng theo từng bậc; trên PostgreSQL "
+    "chia thành KETNOI_SWEEP_SHARDS phần chạy cùng lúc / run one deadline sweep (now, or at a simulated time) and "
+    "print the counts by rung; on PostgreSQL in KETNOI_SWEEP_SHARDS parts at once."))
 def sweep_cmd(
-    now: Annotated[str | None, typer.Option(help="simulated time, e.g. 2027-02-10T09:00:00+07:00")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    now: Annotated[str | None, typer.Option(
+        help="thời điểm giả định / simulated time, e.g. 2027-02-10T09:00:00+07:00")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="in dạng JSON / print JSON")] = False,
 ) -> None:
     """Run one deadline sweep (now, or at a simulated time) and print the counts by rung.
 
@@ -281,12 +305,15 @@ def sweep_cmd(
         typer.echo(f"  {name}: {count}")
 
 
-@app.command("deliver")
+@app.command("deliver", help=(
+    "Gửi thông báo một lượt: bản tin ngày, rồi mọi thông báo đến hạn; in số lượng / run one delivery round: today's "
+    "digests, then every due notification; print the counts."))
 def deliver_cmd(
-    now: Annotated[str | None, typer.Option(help="simulated time, e.g. 2027-02-10T09:00:00+07:00")] = None,
-    batch: Annotated[int, typer.Option(min=1, help="rows claimed per chunk")] = 200,
-    concurrency: Annotated[int, typer.Option(min=1, help="messages sent at once")] = 8,
-    as_json: Annotated[bool, typer.Option("--json", help="print JSON")] = False,
+    now: Annotated[str | None, typer.Option(
+        help="thời điểm giả định / simulated time, e.g. 2027-02-10T09:00:00+07:00")] = None,
+    batch: Annotated[int, typer.Option(min=1, help="số dòng nhận mỗi đợt / rows claimed per chunk")] = 200,
+    concurrency: Annotated[int, typer.Option(min=1, help="số thông báo gửi cùng lúc / messages sent at once")] = 8,
+    as_json: Annotated[bool, typer.Option("--json", help="in dạng JSON / print JSON")] = False,
 ) -> None:
     """Run one delivery round: today's digests, then every due notification; print the counts."""
     from engine.db import utcnow
@@ -305,7 +332,10 @@ def deliver_cmd(
         typer.echo(f"  {name}: {count}")
 
 
-@app.command("worker")
+@app.command("worker", help=(
+    "Chạy các luồng theo lịch (quét thời hạn, gửi thông báo, rà soát, báo cáo) với máy chủ Prefect ở "
+    "KETNOI_PREFECT_API_URL hoặc PREFECT_API_URL; thêm worker trên máy khác để mở rộng / serve the scheduled flows "
+    "against that Prefect server; start more workers on other machines to scale out."))
 def worker_cmd() -> None:
     """Serve the scheduled flows (sweep, delivery, reviews, reports) against the Prefect server named by
     KETNOI_PREFECT_API_URL or PREFECT_API_URL; start more workers on other machines to scale out."""
@@ -319,13 +349,19 @@ def worker_cmd() -> None:
         fail(str(exc))
 
 
-@app.command("serve")
+@app.command("serve", help=(
+    "Chạy API (uvicorn) cùng lịch Prefect; --demo in tài khoản thử nghiệm / serve the API (uvicorn) with the "
+    "Prefect schedules beside it; --demo prints the demo sign-ins."))
 def serve_cmd(
-    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
-    demo: Annotated[bool, typer.Option("--demo", help="load the demo province, its users and cases first")] = False,
-    flows: Annotated[bool, typer.Option("--flows/--no-flows", help="also run the Prefect schedules")] = True,
-    workers: Annotated[int, typer.Option(min=1, max=64, help="API processes (e.g. one per core)")] = 1,
+    host: Annotated[str, typer.Option(help="địa chỉ lắng nghe / address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="cổng lắng nghe / port to listen on")] = 8000,
+    demo: Annotated[bool, typer.Option(
+        "--demo", help="nạp tỉnh thử nghiệm, người dùng và hồ sơ mẫu trước / load the demo province, its users and "
+        "cases first")] = False,
+    flows: Annotated[bool, typer.Option(
+        "--flows/--no-flows", help="chạy cả lịch Prefect / also run the Prefect schedules")] = True,
+    workers: Annotated[int, typer.Option(
+        min=1, max=64, help="số tiến trình API, ví dụ mỗi lõi một / API processes, e.g. one per core")] = 1,
 ) -> None:
     """Serve the API (uvicorn) with the Prefect schedules beside it; --demo prints the demo sign-ins."""
     from ketnoi.serve import check_port_free, serve
