@@ -376,7 +376,7 @@ def record_audit_note(
     if not reason_found or not action_taken or follow_up_date is None:
         raise InvalidInput("supervision.note_incomplete")
     if follow_up_date < local_day(now, tz):
-        raise InvalidInput("supervision.follow_up_past", date=follow_up_date.isoformat())
+        raise InvalidInput("supervision.follow_up_past", date=follow_up_date.strftime("%d/%m/%Y"))
     policy_key = None
     if deadline_id is not None:
         deadline = session.get(Deadline, deadline_id)

@@ -63,7 +63,8 @@ def render_referral(ctx: PageContext, referral_id: int, *, error: str | None = N
             css, words = due_status(view.due_at, ctx.now, ctx.lang)
             if view.paused_at is not None:
                 css, words = "paused", ctx.t("page.time.paused")
-            due.append({"css": css, "status": words, "due_at": view.due_at})
+            due.append({"css": css, "status": words, "due_at": view.due_at,
+                        "label": state_label("referral", view.policy_key.split(".", 1)[-1], ctx.lang)})
         values: dict[str, Any] = {
             "referral": referral, "case": case, "child_initials": initials(child.full_name) if child else "",
             "agency": name_of(agency, ctx.lang) if agency else referral.agency_code,

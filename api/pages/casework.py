@@ -35,6 +35,7 @@ from api.pages.common import (
     signed_in,
     state_label,
     task_label,
+    unit_names,
     user_names,
 )
 from api.pages.context import PageContext
@@ -115,7 +116,9 @@ def children_page(ctx: PageContext = Depends(caseworker), q: str = "") -> Respon
                 stmt = sa.select(Case).where(col(Case.child_id).in_(ids)).order_by(col(Case.id))
                 for case in s.execute(stmt).scalars():
                     cases.setdefault(case.child_id, []).append(case)
-            results = [{"child": c, "cases": cases.get(c.id or 0, [])} for c in found]
+            communes = unit_names(s, {c.commune_code for c in found}, ctx.lang)
+            results = [{"child": c, "cases": cases.get(c.id or 0, []),
+                        "commune": communes.get(c.commune_code, c.commune_code)} for c in found]
     return render(ctx, "children.html", q=q, results=results, choices=CHILD_CHOICES)
 
 
@@ -187,9 +190,11 @@ def register_submit(ctx: PageContext = Depends(caseworker), form: FormData = Dep
         errors, duplicates, status = [exc.message(ctx.lang)], exc.candidates, exc.status
     except DomainError as exc:
         errors, status = [exc.message(ctx.lang)], exc.status
-    for dup in duplicates:
-        dup["date_of_birth"] = fmt_date(parse_day(dup["date_of_birth"]))
     with transaction(ctx.engine) as s:
+        communes = unit_names(s, {str(dup["commune_code"]) for dup in duplicates}, ctx.lang)
+        for dup in duplicates:
+            dup["date_of_birth"] = fmt_date(parse_day(dup["date_of_birth"]))
+            dup["commune"] = communes.get(str(dup["commune_code"]), dup["commune_code"])
         page = _register_values(ctx, s, values, errors=errors, duplicates=duplicates)
     return render(ctx, "register.html", status=status, **page)
 

@@ -52,6 +52,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.task.in_progress": {"vi": "Cung cấp dịch vụ, ghi kết quả", "en": "Deliver the service, record the outcome"},
     "page.task.on_hold": {"vi": "Tiếp tục dịch vụ đang tạm dừng", "en": "Resume the service on hold"},
     "page.task.audit_follow_up": {"vi": "Theo dõi lại sau giám sát", "en": "Audit follow-up"},
+    "page.task.escalation": {"vi": "Xử lý việc bị báo cáo vượt cấp", "en": "Act on an escalation"},
     "page.indicators.unit": {
         "vi": "Đơn vị: {unit} · Kỳ: {first} – {last}", "en": "Unit: {unit} · Period: {first} – {last}",
     },
@@ -273,6 +274,10 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.event.create": {"vi": "Tạo chuyển gửi", "en": "Referral created"},
     "page.event.audit_note": {"vi": "Ghi chú giám sát", "en": "Audit note"},
     "page.overdue.no_escalation": {"vi": "Chưa báo cáo vượt cấp", "en": "Not escalated yet"},
+    "page.overdue.bad_date": {
+        "vi": "Ngày theo dõi tiếp «{date}» không hợp lệ; hãy nhập theo dạng dd/mm/yyyy.",
+        "en": "The follow-up date «{date}» is not a valid date; write it as dd/mm/yyyy.",
+    },
     "page.overdue.delivered": {
         "vi": "đã gửi đến {sent}/{total} người nhận", "en": "delivered to {sent} of {total} recipients",
     },

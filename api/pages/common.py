@@ -10,10 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import sqlalchemy as sa
 from fastapi import Depends, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
@@ -60,6 +61,9 @@ class PageRoute(APIRoute):
                 return await handle(request)
             except PageRefusal as refusal:
                 return refusal.response
+            except RequestValidationError:
+                # an address with a malformed part (/app/cases/abc) names nothing: the not-found page, not JSON
+                return render(page_context(request), "not_found.html", status=404)
 
         return handler
 
@@ -85,9 +89,16 @@ def render(ctx: PageContext, template: str, status: int = 200, **values: Any) ->
 
 
 def _lang_switch_url(ctx: PageContext) -> str:
-    params = {k: v for k, v in ctx.request.query_params.items() if k != "done"}
+    """This page in the other language. A page answering a form (a POST) has no address of its own: the link
+    goes back to the page the form was on (its Referer, when it is one of ours), else to the start page."""
+    path, query = ctx.request.url.path, ctx.request.url.query
+    if ctx.request.method != "GET":
+        referer = urlsplit(ctx.request.headers.get("referer", ""))
+        ours = referer.netloc == ctx.request.url.netloc and referer.path.startswith(PREFIX + "/")
+        path, query = (referer.path, referer.query) if ours else (PREFIX + "/", "")
+    params = {k: v for k, v in parse_qsl(query) if k not in ("done", "lang")}
     params["lang"] = "en" if ctx.lang == "vi" else "vi"
-    return f"{ctx.request.url.path}?{urlencode(params)}"
+    return f"{path}?{urlencode(params)}"
 
 
 def not_found(ctx: PageContext) -> PageRefusal:
@@ -230,9 +241,19 @@ def reason_label(reason: str | None, lang: str) -> str | None:
     """A reason given as a code (no_capacity, goals_met...) in words; free text stays as written."""
     if not reason:
         return reason
+    code, sep, text = reason.partition(": ")
+    if sep and (code in REASON_LABELS or translated(f"page.reason.{code}", lang, "")):
+        return f"{reason_label(code, lang)}: {text}"  # a coded reason with its explanation (e.g. "other: ...")
     if reason in REASON_LABELS:
         return pick(REASON_LABELS[reason], lang, reason)
     return translated(f"page.reason.{reason}", lang, reason)
+
+
+def unit_names(s: Session, codes: set[str], lang: str) -> dict[str, str]:
+    """Units' names in the reader's language, by code."""
+    if not codes:
+        return {}
+    return {u.code: name_of(u, lang) for u in s.execute(sa.select(Unit).where(col(Unit.code).in_(codes))).scalars()}
 
 
 def user_names(s: Session, ids: set[int | None]) -> dict[int | None, str]:
@@ -270,7 +291,8 @@ def delivery_rows(s: Session, lang: str, entries: list[DeliveryLogEntry]) -> lis
             "at": e.created_at, "what": translated(f"page.notice.{e.template}", lang, e.template), "to": to,
             "status": translated(f"page.delivery.status.{e.status}", lang, e.status),
             "css": "ok" if e.status in ("delivered", "digested") else "overdue" if failed else "",
-            "retry": e.status == "pending" and e.attempts > 0, "error": e.last_error,
+            "retry": e.status == "pending" and e.attempts > 0,
+            "error": None if any(t.error for t in e.tries) else e.last_error,  # else each try says it
             "tries": e.tries, "referral_id": e.referral_id,
         })
     return rows

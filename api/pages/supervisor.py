@@ -35,7 +35,7 @@ from api.pages.common import (
 from api.pages.context import PageContext
 from api.pages.fmt import fmt_date, fmt_datetime, parse_day
 from engine.db import transaction
-from engine.errors import DomainError
+from engine.errors import DomainError, InvalidInput
 from engine.models import Agency, Escalation, Unit
 from engine.tasks import my_tasks
 from notifications.log import escalation_deliveries
@@ -127,10 +127,27 @@ def _overdue_rows(s: Session, ctx: PageContext, found: list[OverdueItem], when: 
     return rows
 
 
+def _filter_label(ctx: PageContext, audit: Any, agency: str, unit: str, bucket: str) -> str:
+    """The row the items are filtered by, as the tables above name it."""
+    for grouping, key in (("agency", agency), ("unit", unit)):
+        if key:
+            for group in audit.groups[grouping] if audit else []:
+                if (group.key or "-") == key:
+                    return str(group.name_vi if ctx.lang == "vi" else (group.name_en or group.name_vi))
+            return ctx.t("page.overdue.case_steps") if key == "-" else key
+    return ctx.t("page.overdue.bucket", bucket=bucket) if bucket else ""
+
+
 @router.get("/overdue", response_class=HTMLResponse)
 def overdue_dashboard(ctx: PageContext = Depends(supervisor), as_of: str = "", agency: str = "", unit: str = "",
                       bucket: str = "") -> Response:
     """Roll-ups by agency and unit in aging buckets, and the items (filtered by a row) with their escalations."""
+    return render_overdue(ctx, as_of, agency, unit, bucket)
+
+
+def render_overdue(ctx: PageContext, as_of: str, agency: str, unit: str, bucket: str, *, error: str | None = None,
+                   kept: dict[str, str] | None = None, status: int = 200) -> Response:
+    """The dashboard; after a refused note, with the reason and what was typed kept in that item's form."""
     assert ctx.user is not None
     when = _as_of(ctx, as_of)
     tz = ctx.settings.timezone
@@ -149,8 +166,10 @@ def overdue_dashboard(ctx: PageContext = Depends(supervisor), as_of: str = "", a
     def query(**extra: str) -> str:
         return urlencode({k: v for k, v in {**chosen, **extra}.items() if v})
 
-    return render(ctx, "overdue.html", audit=audit, items=items, buckets=BUCKET_NAMES, as_of=when, as_of_text=as_of,
-                  filtered=agency or unit or bucket, query=query)
+    return render(ctx, "overdue.html", status=status, error=error, audit=audit, items=items, buckets=BUCKET_NAMES,
+                  as_of=when, as_of_text=as_of, filtered=_filter_label(ctx, audit, agency, unit, bucket),
+                  filters={"agency": agency, "unit": unit, "bucket": bucket}, kept=kept or {},
+                  supervising=ctx.user.role == "supervisor", query=query)  # admins see the totals only
 
 
 @router.post("/overdue/notes", response_class=HTMLResponse)
@@ -160,16 +179,21 @@ def overdue_note(ctx: PageContext = Depends(supervisor), form: FormData = Depend
         deadline_id = int(form_text(form, "deadline_id"))
     except ValueError:
         raise not_found(ctx) from None
+    back = {k: form_text(form, k) for k in ("as_of", "agency", "unit", "bucket")}
+    typed = form_text(form, "follow_up_date")
+    follow_up = parse_day(typed)
     try:
+        if typed and follow_up is None:
+            raise InvalidInput("page.overdue.bad_date", date=typed)
         with transaction(ctx.engine) as s:
             record_note(s, actor=ctx.actor, deadline_id=deadline_id, reason_found=form_text(form, "reason_found"),
                         action_taken=form_text(form, "action_taken"),
-                        follow_up_date=parse_day(form_text(form, "follow_up_date")),  # type: ignore[arg-type]
+                        follow_up_date=follow_up,  # type: ignore[arg-type]
                         now=ctx.now, tz=ctx.settings.timezone)
     except DomainError as exc:
-        return message_page(ctx, exc.status, exc.title(ctx.lang), exc.message(ctx.lang))
-    back = {k: form_text(form, k) for k in ("as_of", "agency", "unit", "bucket") if form_text(form, k)}
-    return see_other(f"{PREFIX}/overdue?{urlencode({**back, 'done': '1'})}")
+        kept = {k: form_text(form, k) for k in ("deadline_id", "reason_found", "action_taken", "follow_up_date")}
+        return render_overdue(ctx, **back, error=exc.message(ctx.lang), kept=kept, status=exc.status)
+    return see_other(f"{PREFIX}/overdue?{urlencode({**{k: v for k, v in back.items() if v}, 'done': '1'})}")
 
 
 # --- indicators and reports ------------------------------------------------------------------------
