@@ -106,8 +106,9 @@ async def get_idempotency(
         max_length=MAX_KEY_LENGTH, examples=["5f0c7a4e-3c1e-4c55-9a52-2f1f4d1d9b10"])] = None,
 ) -> Idempotency:
     assert user.id is not None
-    return Idempotency(session=session, user_id=user.id, key=idempotency_key or None, path=request.url.path,
-                       body=body)
+    # the query is part of what is asked (POST /reports?unit=19&period=2026 has no body)
+    path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return Idempotency(session=session, user_id=user.id, key=idempotency_key or None, path=path, body=body)
 
 
 Idem = Annotated[Idempotency, Depends(get_idempotency)]

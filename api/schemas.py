@@ -6,7 +6,7 @@ from datetime import date, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from engine.cases import REPORT_SOURCES, URGENCY_LEVELS
 from engine.children import ChildCreate
@@ -299,6 +299,15 @@ class AgencyUpdate(BaseModel):
     digest: bool | None = None
     services: list[str] | None = Field(default=None, max_length=200)
     areas: list[str] | None = Field(default=None, max_length=200)
+
+    @field_validator("name_vi", "name_en", "kind", "status", "emails", "phones", "notify_urls", "language",
+                     "services", "areas", mode="before")
+    @classmethod
+    def _not_null(cls, value: Any) -> Any:
+        """Left out means unchanged; null cannot be stored for these (only supervisor_code and digest clear)."""
+        if value is None:
+            raise ValueError("cannot be null: leave it out to keep it, or give [] / a value")
+        return value
 
 
 class AgencyPublic(AgencyBase, Public):

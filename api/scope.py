@@ -9,13 +9,16 @@ Outside a user's scope a record does not exist: the loaders raise ``NotFound`` (
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
 from engine.children import subtree_condition
+from engine.db import utcnow
 from engine.errors import NotFound
 from engine.machine import Actor
-from engine.models import Case, Child, Referral, Unit
+from engine.models import AccessLog, Case, Child, Referral, Unit
 
 CASE_ROLES = frozenset({"caseworker", "supervisor"})
 
@@ -46,6 +49,15 @@ def referral_condition(actor: Actor) -> sa.ColumnElement[bool]:
     if sees_cases(actor):
         return col(Referral.case_id).in_(sa.select(col(Case.id)).where(case_condition(actor)))
     return sa.false()
+
+
+def record_reads(session: Session, actor: Actor, child_ids: Iterable[int | None], action: str) -> None:
+    """Log that ``actor`` read these children's records (a list counts: it shows what a read shows)."""
+    if actor.user_id is None:
+        return
+    at = utcnow()
+    session.add_all(AccessLog(user_id=actor.user_id, child_id=child_id, at=at, action=action)
+                    for child_id in dict.fromkeys(child_ids) if child_id is not None)
 
 
 def unit_in_scope(session: Session, actor: Actor, unit_code: str) -> bool:

@@ -10,7 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
-from engine.models import DeliveryAttempt, Outbox, User
+from engine.models import DeliveryAttempt, Outbox, Referral, User
 
 
 @dataclass(frozen=True)
@@ -83,8 +83,18 @@ def delivery_log_for_agency(
     """
     # Every row addressed to an agency carries its code in agency_code too (engine.outbox and the sweep both
     # write it so), so the one indexed condition finds them all.
-    condition = col(Outbox.agency_code) == agency_code
-    if addressed_only:
+    condition: sa.ColumnElement[bool] = col(Outbox.agency_code) == agency_code
+    if not addressed_only:
+        # and what was sent about its referrals to others (the sweep's reminders to the caseworker, escalations
+        # to its supervisors), found through the referrals' cases (indexed) rather than a scan of the outbox
+        about = (
+            sa.select(col(Outbox.id))
+            .join(Referral, sa.and_(col(Referral.case_id) == col(Outbox.case_id),
+                                    col(Referral.id) == col(Outbox.referral_id)))
+            .where(col(Referral.agency_code) == agency_code)
+        )
+        condition = col(Outbox.id).in_(sa.union(sa.select(col(Outbox.id)).where(condition), about))
+    else:
         staff = sa.select(sa.cast(col(User.id), sa.String)).where(col(User.agency_code) == agency_code)
         condition = sa.and_(condition, sa.or_(
             sa.and_(col(Outbox.recipient_kind) == "agency", col(Outbox.recipient_ref) == agency_code),

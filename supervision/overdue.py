@@ -372,6 +372,10 @@ def record_audit_note(
         raise TransitionRefused("supervision.not_supervisor")
     if sum(x is not None for x in (deadline_id, case_id, referral_id)) != 1:
         raise InvalidInput("supervision.note_target")
+    # Whatever is absent or out of scope is refused naming only what the caller asked for: the same answer
+    # either way, and nothing about which case a referral or clock belongs to.
+    asked = (f"deadline {deadline_id}" if deadline_id is not None
+             else f"referral {referral_id}" if referral_id is not None else f"case {case_id}")
     reason_found, action_taken = nfc(reason_found or ""), nfc(action_taken or "")
     if not reason_found or not action_taken or follow_up_date is None:
         raise InvalidInput("supervision.note_incomplete")
@@ -381,20 +385,20 @@ def record_audit_note(
     if deadline_id is not None:
         deadline = session.get(Deadline, deadline_id)
         if deadline is None:
-            raise NotFound(what=f"deadline {deadline_id}")
+            raise NotFound(what=asked)
         case_id, referral_id, policy_key = deadline.case_id, deadline.referral_id, deadline.policy_key
     referral = None
     if referral_id is not None:
         referral = session.get(Referral, referral_id)
         if referral is None:
-            raise NotFound(what=f"referral {referral_id}")
+            raise NotFound(what=asked)
         case_id = referral.case_id
     assert case_id is not None
     case = session.get(Case, case_id)
     if case is None:
-        raise NotFound(what=f"case {case_id}")
+        raise NotFound(what=asked)
     if not can_supervise(session, actor, case.unit_code):
-        raise NotFound(what=f"case {case_id}")  # out of scope looks the same as absent
+        raise NotFound(what=asked)  # out of scope looks the same as absent
     version = referral.version if referral is not None else case.version
     event = append_event(
         session, case_id=case_id, referral_id=referral_id, entity="audit", entity_version=version,

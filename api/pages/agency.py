@@ -34,6 +34,7 @@ from api.pages.common import (
 from api.pages.context import PageContext
 from api.pages.fmt import due_status
 from api.pages.forms import payload_from_form, referral_form
+from api.scope import record_reads
 from engine.audit import timeline
 from engine.db import transaction
 from engine.deadlines import deadlines_of_referral
@@ -121,6 +122,7 @@ def inbox(ctx: PageContext = Depends(agency_staff)) -> Response:
             child = s.get(Child, case.child_id) if case else None
             service = s.get(ServiceType, r.service_code)
             css, words = due_status(due_by_referral.get(r.id), ctx.now, ctx.lang)
+            record_reads(s, ctx.actor, [child.id if child else None], "list_referrals")
             rows.append({"r": r, "case": case, "child": initials(child.full_name) if child else "",
                          "service": name_of(service, ctx.lang) if service else r.service_code,
                          "state": state_label("referral", r.state, ctx.lang), "css": css, "status": words})

@@ -41,7 +41,7 @@ from api.pages.common import (
 from api.pages.context import PageContext
 from api.pages.fmt import due_status, fmt_date, parse_day
 from api.pages.forms import CHILD_CHOICES, DOMAINS, SERVICES, FieldSpec, case_form, payload_from_form, referral_form
-from api.scope import child_condition, unit_condition
+from api.scope import child_condition, record_reads, unit_condition
 from engine.audit import timeline
 from engine.cases import open_case, transition_case
 from engine.children import ChildCreate, register_child, search_children
@@ -116,6 +116,7 @@ def children_page(ctx: PageContext = Depends(caseworker), q: str = "") -> Respon
                 stmt = sa.select(Case).where(col(Case.child_id).in_(ids)).order_by(col(Case.id))
                 for case in s.execute(stmt).scalars():
                     cases.setdefault(case.child_id, []).append(case)
+            record_reads(s, ctx.actor, (c.id for c in found), "search")
             communes = unit_names(s, {c.commune_code for c in found}, ctx.lang)
             results = [{"child": c, "cases": cases.get(c.id or 0, []),
                         "commune": communes.get(c.commune_code, c.commune_code)} for c in found]

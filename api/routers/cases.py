@@ -11,7 +11,7 @@ from sqlmodel import col
 from api.deps import CurrentActor, DbSession, require_roles
 from api.idempotency import Idem, IfMatch, etag_of, expected_version
 from api.schemas import ActionPublic, CaseOpen, CasePublic, EventPublic, RecordId, TransitionRequest, case_public
-from api.scope import CASE_ROLES, case_condition, case_in_scope, child_in_scope, unit_condition
+from api.scope import CASE_ROLES, case_condition, case_in_scope, child_in_scope, record_reads, unit_condition
 from engine.audit import timeline
 from engine.cases import open_case, transition_case
 from engine.children import subtree_condition
@@ -73,7 +73,8 @@ def list_cases(
         late = sa.exists().where(col(Task.case_id) == col(Case.id), col(Task.closed_at).is_(None),
                                  col(Task.due_at) < utcnow())
         stmt = stmt.where(late if overdue else ~late)
-    rows = session.execute(stmt.order_by(col(Case.id)).limit(limit).offset(offset)).scalars()
+    rows = list(session.execute(stmt.order_by(col(Case.id)).limit(limit).offset(offset)).scalars())
+    record_reads(session, actor, (c.child_id for c in rows), "list_cases")
     return [case_public(c) for c in rows]
 
 

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query
 from api.deps import CurrentActor, DbSession, require_roles
 from api.idempotency import Idem
 from api.schemas import ChildPublic, ChildRegister, ChildSummary, RecordId
-from api.scope import CASE_ROLES, child_in_scope, unit_in_scope
+from api.scope import CASE_ROLES, child_in_scope, record_reads, unit_in_scope
 from engine.children import register_child, search_children
 from engine.db import utcnow
 from engine.errors import InvalidInput
@@ -55,6 +55,7 @@ def search_children_route(
     """Names match without diacritics or case ("nguyen" finds "Nguyễn"), only within your area."""
     assert actor.unit_code is not None
     found = search_children(session, q, within_unit=actor.unit_code, limit=limit)
+    record_reads(session, actor, (c.id for c in found), "search")
     return [ChildSummary.model_validate(c) for c in found]
 
 

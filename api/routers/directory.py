@@ -14,6 +14,7 @@ from api.schemas import AgencyCreate, AgencyPublic, AgencyUpdate, ServicePublic,
 from engine.children import subtree_condition
 from engine.errors import InvalidInput, NotFound
 from engine.models import Agency, AgencyArea, AgencyService, ServiceType, Unit
+from notifications.delivery import channel_label
 
 router = APIRouter(tags=["directory"])
 Admin = require_roles("admin")
@@ -50,7 +51,10 @@ def list_services(
     return [ServicePublic.model_validate(s) for s in session.execute(stmt).scalars()]
 
 
-def _agency_public(session: Session, agencies: list[Agency]) -> list[AgencyPublic]:
+def _agency_public(session: Session, agencies: list[Agency], *, secrets: bool) -> list[AgencyPublic]:
+    """The agencies as the API shows them. Notification addresses may hold credentials (a webhook's token, a
+    mail password): only administrators, who keep them, see them whole; others see them as the delivery log
+    does, without their secrets."""
     codes = [a.code for a in agencies]
     services: dict[str, list[str]] = {c: [] for c in codes}
     areas: dict[str, list[str]] = {c: [] for c in codes}
@@ -69,13 +73,15 @@ def _agency_public(session: Session, agencies: list[Agency]) -> list[AgencyPubli
     for agency in agencies:
         public = AgencyPublic.model_validate(agency)
         public.services, public.areas = services[agency.code], areas[agency.code]
+        if not secrets:
+            public.notify_urls = [channel_label(url) for url in public.notify_urls]
         out.append(public)
     return out
 
 
 @router.get("/agencies", response_model=list[AgencyPublic], summary="Agencies")
 def list_agencies(
-    session: DbSession, _actor: CurrentActor,
+    session: DbSession, actor: CurrentActor,
     unit: Annotated[str | None, Query(max_length=32, description="agencies located in this unit's subtree")] = None,
     service: Annotated[str | None, Query(max_length=64, examples=["rehabilitation"])] = None,
     status: Annotated[str | None, Query(max_length=32, examples=["active"])] = None,
@@ -89,15 +95,16 @@ def list_agencies(
             sa.select(col(AgencyService.agency_code)).where(col(AgencyService.service_code) == service)))
     if status is not None:
         stmt = stmt.where(col(Agency.status) == status)
-    return _agency_public(session, list(session.execute(stmt.order_by(Agency.code).limit(limit)).scalars()))
+    return _agency_public(session, list(session.execute(stmt.order_by(Agency.code).limit(limit)).scalars()),
+                          secrets=actor.role == "admin")
 
 
 @router.get("/agencies/{code}", response_model=AgencyPublic, responses=NOT_FOUND, summary="One agency")
-def read_agency(code: str, session: DbSession, _actor: CurrentActor) -> AgencyPublic:
+def read_agency(code: str, session: DbSession, actor: CurrentActor) -> AgencyPublic:
     agency = session.get(Agency, code)
     if agency is None:
         raise NotFound(what=f"agency {code}")
-    return _agency_public(session, [agency])[0]
+    return _agency_public(session, [agency], secrets=actor.role == "admin")[0]
 
 
 def _check_links(session: Session, values: dict[str, Any]) -> None:
@@ -140,7 +147,7 @@ def create_agency(body: AgencyCreate, session: DbSession, idem: Idem) -> object:
     session.add(agency)
     session.flush()
     _replace_links(session, agency.code, services, areas)
-    return idem.respond(201, _agency_public(session, [agency])[0],
+    return idem.respond(201, _agency_public(session, [agency], secrets=True)[0],
                         headers={"Location": f"/api/v1/agencies/{agency.code}"})
 
 
@@ -161,4 +168,4 @@ def update_agency(code: str, body: AgencyUpdate, session: DbSession) -> AgencyPu
     session.add(agency)
     session.flush()
     _replace_links(session, code, services, areas)
-    return _agency_public(session, [agency])[0]
+    return _agency_public(session, [agency], secrets=True)[0]

@@ -24,9 +24,10 @@ from api.schemas import (
     case_summary,
     referral_public,
 )
-from api.scope import case_in_scope, referral_condition, referral_in_scope
+from api.scope import case_in_scope, record_reads, referral_condition, referral_in_scope
 from engine.db import utcnow
 from engine.errors import NotFound
+from engine.machine import Actor
 from engine.models import Case, Child, Referral
 
 router = APIRouter(tags=["referrals"])
@@ -42,20 +43,26 @@ REFERRAL_STATES = ("draft", "requested", "accepted", "in_progress", "on_hold", "
                    "cancelled")
 
 
-def summaries(session: Session, referrals: Iterable[Referral]) -> dict[int, CaseSummary]:
-    """The minimal case summaries for a batch of referrals (two queries, whatever the batch size)."""
+def summaries(session: Session, referrals: Iterable[Referral], actor: Actor | None = None,
+              action: str = "read_referral") -> dict[int, CaseSummary]:
+    """The minimal case summaries for a batch of referrals (two queries, whatever the batch size); with
+    ``actor``, logged as reads of those children's records."""
     case_ids = {r.case_id for r in referrals}
     if not case_ids:
         return {}
     rows = session.execute(
         sa.select(Case, Child).join(Child, col(Child.id) == col(Case.child_id)).where(col(Case.id).in_(case_ids))
     ).all()
+    if actor is not None:
+        record_reads(session, actor, (child.id for _, child in rows), action)
     today = utcnow().date()
     return {case.id: case_summary(case, child, today) for case, child in rows}
 
 
-def _public(session: Session, referrals: list[Referral]) -> list[ReferralPublic]:
-    found = summaries(session, referrals)
+def _public(session: Session, referrals: list[Referral], actor: Actor | None = None,
+            action: str = "read_referral") -> list[ReferralPublic]:
+    """The referrals as the API shows them; reads (``actor`` given) are logged, writes' echoes are not."""
+    found = summaries(session, referrals, actor, action)
     return [referral_public(r, found.get(r.case_id)) for r in referrals]
 
 
@@ -99,7 +106,7 @@ def case_referrals(case_id: RecordId, session: DbSession, actor: CurrentActor) -
     case_in_scope(session, actor, case_id)
     rows = list(session.execute(
         sa.select(Referral).where(col(Referral.case_id) == case_id).order_by(col(Referral.id))).scalars())
-    return _public(session, rows)
+    return _public(session, rows, actor, "list_referrals")
 
 
 def _states(state: list[str] | None) -> list[str] | None:
@@ -115,7 +122,7 @@ def my_inbox(
     from referrals.services import agency_inbox
 
     assert actor.agency_code is not None
-    return _public(session, list(agency_inbox(session, actor.agency_code, _states(state))))
+    return _public(session, list(agency_inbox(session, actor.agency_code, _states(state))), actor, "list_referrals")
 
 
 @router.get("/agencies/{code}/inbox", response_model=list[ReferralPublic], responses=NOT_FOUND,
@@ -128,7 +135,7 @@ def agency_inbox_route(
 
     if actor.role != "agency_staff" or actor.agency_code != code:
         raise NotFound(what=f"agency inbox {code}")
-    return _public(session, list(agency_inbox(session, code, _states(state))))
+    return _public(session, list(agency_inbox(session, code, _states(state))), actor, "list_referrals")
 
 
 @router.get("/referrals", response_model=list[ReferralPublic], summary="Referrals you can see")
@@ -140,7 +147,8 @@ def list_referrals(
     stmt = sa.select(Referral).where(referral_condition(actor))
     if state:
         stmt = stmt.where(Referral.state.in_(_states(state) or []))  # type: ignore[attr-defined]
-    return _public(session, list(session.execute(stmt.order_by(col(Referral.id)).limit(limit)).scalars()))
+    found = list(session.execute(stmt.order_by(col(Referral.id)).limit(limit)).scalars())
+    return _public(session, found, actor, "list_referrals")
 
 
 @router.get("/referrals/{referral_id}", response_model=ReferralPublic, responses=NOT_FOUND,
@@ -149,7 +157,7 @@ def read_referral(referral_id: RecordId, session: DbSession, actor: CurrentActor
     """Agencies see only a minimal summary of the case (reference, initials, age, commune, disability types)."""
     referral = referral_in_scope(session, actor, referral_id)
     response.headers["ETag"] = etag_of(referral.version)
-    return _public(session, [referral])[0]
+    return _public(session, [referral], actor)[0]
 
 
 @router.post("/referrals/{referral_id}/transitions", response_model=ReferralPublic, responses=TRANSITION_PROBLEMS,

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlmodel import Session
 
 from api.deps import CurrentActor, DbSession
+from api.idempotency import Idem
 from api.schemas import MAX_ID, RecordId
 from engine.errors import NotFound
 from engine.machine import Actor
@@ -249,14 +250,16 @@ def get_overdue_items(
 @router.post("/supervision/audit-notes", status_code=201, response_model=AuditNotePublic,
              responses={**NOT_FOUND, 422: {"description": "incomplete note or follow-up date in the past"}},
              tags=["supervision"], summary="Record an audit note on an overdue item (kept in the trail)")
-def post_audit_note(body: AuditNoteCreate, session: DbSession, actor: CurrentActor) -> AuditNotePublic:
+def post_audit_note(body: AuditNoteCreate, session: DbSession, actor: CurrentActor, idem: Idem) -> object:
     if actor.role != "supervisor":
         raise NotFound(what="supervision")
+    if (replayed := idem.replay()) is not None:
+        return replayed
     event = record_audit_note(
         session, actor=actor, deadline_id=body.deadline_id, case_id=body.case_id, referral_id=body.referral_id,
         reason_found=body.reason_found, action_taken=body.action_taken, follow_up_date=body.follow_up_date,
     )
-    return AuditNotePublic.of(event)
+    return idem.respond(201, AuditNotePublic.of(event))
 
 
 @router.get("/supervision/cases/{case_id}/audit-notes", response_model=list[AuditNotePublic], responses=NOT_FOUND,
@@ -285,9 +288,12 @@ def get_indicators(
 
 @router.post("/reports", status_code=201, response_model=ReportPublic, responses=NOT_FOUND, tags=["reports"],
              summary="Generate and store the report of a unit and period")
-def post_report(session: DbSession, actor: CurrentActor, period: PeriodQuery, unit: UnitQuery = None) -> ReportPublic:
+def post_report(session: DbSession, actor: CurrentActor, idem: Idem, period: PeriodQuery,
+                unit: UnitQuery = None) -> object:
     chosen = scoped_unit(session, actor, unit)
-    return ReportPublic.of(generate_report(session, chosen, period))
+    if (replayed := idem.replay()) is not None:
+        return replayed
+    return idem.respond(201, ReportPublic.of(generate_report(session, chosen, period)))
 
 
 @router.get("/reports", response_model=list[ReportPublic], responses=NOT_FOUND, tags=["reports"],

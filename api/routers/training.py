@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlmodel import col
 
 from api.deps import CurrentActor, DbSession, require_roles
+from api.idempotency import Idem
 from api.schemas import MAX_ID
 from engine.children import subtree_condition
 from engine.models import StaffRoster, TrainingParticipant, TrainingSession
@@ -85,15 +86,17 @@ class RosterPublic(BaseModel):
 
 @router.post("/trainings", status_code=201, response_model=TrainingPublic, responses=PROBLEMS,
              dependencies=[RegisterRole], summary="Record a training held, with who attended")
-def post_training(body: TrainingCreate, session: DbSession, actor: CurrentActor) -> TrainingPublic:
+def post_training(body: TrainingCreate, session: DbSession, actor: CurrentActor, idem: Idem) -> object:
+    if (replayed := idem.replay()) is not None:
+        return replayed
     record = add_training_session(session, actor=actor, unit_code=body.unit_code, topic=body.topic,
                                   audience=body.audience, held_on=body.held_on)
     assert record.id is not None
     people = [ParticipantIn(person_name=p.person_name, kind=p.kind, unit_code=p.unit_code or body.unit_code,
                             child_id=p.child_id) for p in body.participants]
     added = add_participants(session, actor=actor, session_id=record.id, participants=people) if people else []
-    return TrainingPublic(id=record.id, unit_code=record.unit_code, topic=record.topic, audience=record.audience,
-                          held_on=record.held_on, participants=len(added))
+    return idem.respond(201, TrainingPublic(id=record.id, unit_code=record.unit_code, topic=record.topic,
+                                            audience=record.audience, held_on=record.held_on, participants=len(added)))
 
 
 @router.get("/trainings", response_model=list[TrainingPublic], responses=PROBLEMS, dependencies=[RegisterRole],
@@ -116,10 +119,12 @@ def get_trainings(session: DbSession, actor: CurrentActor, unit: UnitQuery) -> l
 
 @router.post("/roster", status_code=201, response_model=RosterPublic, responses=PROBLEMS,
              dependencies=[RegisterRole], summary="Add an official or collaborator to a unit's staff roster")
-def post_roster(body: RosterCreate, session: DbSession, actor: CurrentActor) -> RosterPublic:
+def post_roster(body: RosterCreate, session: DbSession, actor: CurrentActor, idem: Idem) -> object:
+    if (replayed := idem.replay()) is not None:
+        return replayed
     person = add_roster_person(session, actor=actor, unit_code=body.unit_code, person_name=body.person_name,
                                kind=body.kind)
-    return RosterPublic.model_validate(person)
+    return idem.respond(201, RosterPublic.model_validate(person))
 
 
 @router.get("/roster", response_model=list[RosterPublic], responses=PROBLEMS, dependencies=[RegisterRole],
