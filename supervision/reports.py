@@ -42,6 +42,24 @@ SHEET_OVERDUE_AGENCY = "Quá hạn theo cơ quan"
 SHEET_OVERDUE_UNIT = "Quá hạn theo đơn vị"
 SHEET_ABOUT = "Thông tin"
 
+# The units' levels are data (engine.models.Unit.level), not an enum; the known ones are written in Vietnamese
+# under the heading "Cấp", any other level as its code.
+LEVEL_LABELS_VI = {"province": "Tỉnh, thành phố", "district": "Quận, huyện, thị xã", "commune": "Xã, phường"}
+
+
+def level_label_vi(level: str | None) -> str:
+    """A unit's level as a reader of the report says it: 'commune' → 'Xã, phường'."""
+    if not level:
+        return ""
+    return LEVEL_LABELS_VI.get(level, level)
+
+
+def _bucket_header(name: str) -> str:
+    """'Quá hạn 1–3 ngày làm việc', 'Quá hạn trên 30 ngày làm việc' (the label lower-cased mid-phrase)."""
+    label = BUCKET_LABELS_VI[name]
+    return f"Quá hạn {label[:1].lower()}{label[1:]} làm việc"
+
+
 SUMMARY_HEADERS = ("Mã chỉ tiêu", "Chỉ tiêu", "Tử số", "Mẫu số", "Kết quả", "Mục tiêu kế hoạch", "Năm mục tiêu",
                    "Đạt mục tiêu")
 
@@ -118,7 +136,8 @@ def _header(sheet: Any, headers: tuple[str, ...] | list[str]) -> None:
         cell.font = HEADER_FONT
         cell.fill = HEADER_FILL
         cell.alignment = Alignment(wrap_text=True, vertical="top")
-    sheet.freeze_panes = sheet.cell(row=sheet.max_row + 1, column=1)
+    # a coordinate, not sheet.cell(): that would create the cell, and the first data row would come one row lower
+    sheet.freeze_panes = f"A{sheet.max_row + 1}"
 
 
 def _widths(sheet: Any, widths: list[int]) -> None:
@@ -162,7 +181,7 @@ def write_xlsx(report: Report, path: Path | str) -> Path:
             kinds.append((key, ("numerator", "denominator", "value"), "share"))
     _header(units, headers)
     for row in data["breakdown"]:
-        cells: list[Any] = [row["unit_code"], row["name_vi"], row["level"]]
+        cells: list[Any] = [row["unit_code"], row["name_vi"], level_label_vi(row["level"])]
         formats: list[str | None] = [None, None, None]
         for key, parts, kind in kinds:
             values = row["values"].get(key, {})
@@ -173,9 +192,9 @@ def write_xlsx(report: Report, path: Path | str) -> Path:
         for column, fmt in enumerate(formats, start=1):
             if fmt is not None:
                 units.cell(row=units.max_row, column=column).number_format = fmt
-    _widths(units, [12, 36, 12] + [16] * (len(headers) - 3))
+    _widths(units, [12, 36, 16] + [16] * (len(headers) - 3))
 
-    bucket_headers = [f"Quá hạn {BUCKET_LABELS_VI[name]} làm việc" for name, _, _ in BUCKETS]
+    bucket_headers = [_bucket_header(name) for name, _, _ in BUCKETS]
     for title, grouping, first in ((SHEET_OVERDUE_AGENCY, "agency", "Mã cơ quan"),
                                    (SHEET_OVERDUE_UNIT, "unit", "Mã đơn vị")):
         sheet = workbook.create_sheet(title)

@@ -23,7 +23,7 @@ from starlette.datastructures import FormData
 
 from api.pages import catalogue  # noqa: F401  (registers the page strings)
 from api.pages.context import PageContext, page_context
-from api.pages.fmt import fmt_date, fmt_datetime
+from api.pages.fmt import fmt_date, fmt_datetime, fmt_number, fmt_percent
 from api.pages.security import LANGUAGE_COOKIE, csrf_matches
 from api.scope import case_condition, referral_condition
 from engine.i18n import translate
@@ -77,6 +77,7 @@ def render(ctx: PageContext, template: str, status: int = 200, **values: Any) ->
         "ctx": ctx, "t": ctx.t, "lang": ctx.lang, "user": ctx.user, "now": ctx.now,
         "csrf": ctx.session.csrf if ctx.session else "",
         "d": lambda v: fmt_date(v, tz), "dt": lambda v: fmt_datetime(v, tz),
+        "pct": lambda v, n=1: fmt_percent(v, ctx.lang, n), "num": lambda v: fmt_number(v, ctx.lang),
         "lang_switch_url": _lang_switch_url(ctx), "done": ctx.request.query_params.get("done") == "1",
     }
     page.update(values)

@@ -1,4 +1,5 @@
-"""Dates as dd/mm/yyyy in the province's time zone, and 'how late / how long left' in words."""
+"""Dates as dd/mm/yyyy in the province's time zone, numbers as each language writes them, and 'how late / how
+long left' in words."""
 
 from __future__ import annotations
 
@@ -24,6 +25,31 @@ def fmt_datetime(value: datetime | None, tz: str = "Asia/Ho_Chi_Minh") -> str:
     if value is None:
         return ""
     return local(value, tz).strftime("%d/%m/%Y %H:%M")
+
+
+def fmt_number(value: float | None, lang: str, decimals: int | None = None) -> str:
+    """A number as the reader's language writes it: Vietnamese '1.234,5', English '1,234.5'.
+
+    ``decimals`` fixes the digits after the separator; None writes as few as the value needs (2.5, 2), up to six.
+    """
+    if value is None:
+        return ""
+    if decimals is None:
+        text = f"{value:,.6f}".rstrip("0").rstrip(".")
+        text = "0" if text in ("-0", "") else text
+    else:
+        text = f"{value:,.{decimals}f}"
+    return text.translate(_VI_SEPARATORS) if lang == "vi" else text
+
+
+def fmt_percent(percent: float | None, lang: str, decimals: int = 1) -> str:
+    """A share already in percent (0..100): Vietnamese '50,0%' (decimal comma), English '50.0%'."""
+    if percent is None:
+        return ""
+    return f"{fmt_number(percent, lang, decimals)}%"
+
+
+_VI_SEPARATORS = str.maketrans({",": ".", ".": ","})
 
 
 def span(delta: timedelta, lang: str) -> str:

@@ -116,3 +116,13 @@ def test_the_admin_sees_overdue_totals_without_dead_ends(web: TestClient, db: En
     page = web.get(f"/app/overdue?as_of={as_of}")
     assert page.status_code == 200 and 'id="overdue-total"' in page.text
     assert "/app/cases/" not in page.text and "/app/overdue/notes" not in page.text
+
+
+def test_indicator_shares_are_written_as_each_language_writes_numbers(web: TestClient, db: Engine) -> None:  # noqa: F811
+    _case(db, COMMUNE_A)
+    make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
+    sign_in(web, "binh")
+    vi = web.get("/app/indicators?lang=vi").text
+    en = web.get("/app/indicators?lang=en").text
+    assert re.search(r">\d+,\d%<", vi) and not re.search(r">\d+\.\d%<", vi)  # 0,0% in Vietnamese
+    assert re.search(r">\d+\.\d%<", en) and not re.search(r">\d+,\d%<", en)
