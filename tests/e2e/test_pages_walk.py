@@ -395,6 +395,12 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     w.go(f"/app/overdue?as_of={as_of}")
     assert int(page.locator("#overdue-total").inner_text()) >= 1
     w.shot("overdue-dashboard")
+    # on a phone, the tables keep their headings (they scroll sideways rather than lose them)
+    page.set_viewport_size({"width": 390, "height": 844})
+    headings = page.locator("table.list").first.locator("thead th")
+    assert headings.count() >= 2 and headings.first.is_visible()
+    w.shot("overdue-phone")
+    page.set_viewport_size({"width": 1000, "height": 900})
     item = page.locator("li.overdue-item").filter(has=page.get_by_role("link", name=f"REF-{school_ref}"))
     assert item.count() == 1
     escalations = item.locator("ul.escalations li")
