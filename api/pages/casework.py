@@ -35,6 +35,7 @@ from api.pages.common import (
     signed_in,
     state_label,
     task_label,
+    translated,
     unit_names,
     user_names,
 )
@@ -44,7 +45,7 @@ from api.pages.forms import CHILD_CHOICES, DOMAINS, SERVICES, FieldSpec, case_fo
 from api.scope import child_condition, record_reads, unit_condition
 from engine.audit import timeline
 from engine.cases import open_case, transition_case
-from engine.children import ChildCreate, register_child, search_children
+from engine.children import CHILD_AGE_LIMIT, ChildCreate, register_child, search_children
 from engine.db import transaction
 from engine.deadlines import deadlines_of_case
 from engine.errors import DomainError, PossibleDuplicate
@@ -159,8 +160,31 @@ def _child_from_form(form: FormData) -> ChildCreate:
     })
 
 
+# The registration form's own checks (engine.children) and pydantic's commonest refusals, in words people read;
+# anything else falls back to pydantic's own message.
+_VALIDATOR_MESSAGES = {"name is empty": "page.invalid.empty", "must be exactly 12 digits": "personal_id_invalid",
+                       "date of birth is in the future": "page.invalid.future_birth"}
+_ERROR_TYPES = {"date_type": "page.invalid.date", "date_parsing": "page.invalid.date", "date_from_datetime_parsing":
+                "page.invalid.date", "missing": "page.invalid.missing", "string_too_short": "page.invalid.empty",
+                "too_short": "page.invalid.choose_one", "string_too_long": "page.invalid.too_long",
+                "too_long": "page.invalid.too_many", "literal_error": "page.invalid.choice",
+                "enum": "page.invalid.choice"}
+
+
 def _validation_messages(ctx: PageContext, exc: ValidationError) -> list[str]:
-    return [f"{ctx.t('page.field.' + str(e['loc'][0])) if e['loc'] else ''}: {e['msg']}" for e in exc.errors()]
+    """Each refused field by its label on the form, with why, in the reader's language."""
+    messages = []
+    for e in exc.errors():
+        loc = [str(part) for part in e["loc"] if not isinstance(part, int)]
+        name = f"guardian_{loc[-1]}" if loc[:1] == ["guardians"] and len(loc) > 1 else (loc[0] if loc else "")
+        label = translated(f"page.field.{name}", ctx.lang, name)
+        said = str((e.get("ctx") or {}).get("error", ""))
+        key = _VALIDATOR_MESSAGES.get(said) or _ERROR_TYPES.get(e["type"])
+        if said.startswith("a child is under "):
+            key = "page.invalid.too_old"
+        why = ctx.t(key, **(e.get("ctx") or {}), years=CHILD_AGE_LIMIT) if key else e["msg"]
+        messages.append(f"{label}: {why}" if label else why)
+    return messages
 
 
 @router.post("/children", response_class=HTMLResponse)

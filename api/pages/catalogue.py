@@ -207,6 +207,16 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.col.kind": {"vi": "Loại", "en": "Kind"},
     "page.col.reason": {"vi": "Lý do đề xuất", "en": "Why"},
     "page.col.count": {"vi": "Số lượng", "en": "Count"},
+    # why a form's field was refused
+    "page.invalid.date": {"vi": "ngày không hợp lệ (dd/mm/yyyy)", "en": "not a valid date (dd/mm/yyyy)"},
+    "page.invalid.future_birth": {"vi": "ngày sinh ở tương lai", "en": "the date of birth is in the future"},
+    "page.invalid.too_old": {"vi": "trẻ em là người dưới {years} tuổi", "en": "a child is under {years}"},
+    "page.invalid.missing": {"vi": "cần điền", "en": "required"},
+    "page.invalid.empty": {"vi": "chưa điền đủ", "en": "too short"},
+    "page.invalid.choose_one": {"vi": "cần chọn ít nhất một", "en": "choose at least one"},
+    "page.invalid.too_long": {"vi": "dài quá {max_length} ký tự", "en": "longer than {max_length} characters"},
+    "page.invalid.too_many": {"vi": "nhiều quá {max_length} mục", "en": "more than {max_length} items"},
+    "page.invalid.choice": {"vi": "giá trị không có trong danh sách", "en": "not one of the choices"},
     # the delivery log (what was sent, to whom, through which channel, what failed)
     "page.delivery.title": {"vi": "Thông báo đã gửi", "en": "Notifications sent"},
     "page.delivery.received": {"vi": "Thông báo đã gửi đến cơ quan", "en": "Notifications sent to the agency"},

@@ -126,3 +126,25 @@ def test_indicator_shares_are_written_as_each_language_writes_numbers(web: TestC
     en = web.get("/app/indicators?lang=en").text
     assert re.search(r">\d+,\d%<", vi) and not re.search(r">\d+\.\d%<", vi)  # 0,0% in Vietnamese
     assert re.search(r">\d+\.\d%<", en) and not re.search(r">\d+,\d%<", en)
+
+
+def test_a_refused_registration_says_why_in_the_readers_language(web: TestClient, db: Engine) -> None:  # noqa: F811
+    from tests.api.test_pages_security import _register_form
+
+    make_user(db, "lan", "caseworker")
+    token = sign_in(web, "lan")
+    future = (utcnow() + timedelta(days=400)).strftime("%d/%m/%Y")
+    cases = [({"date_of_birth": "31/02/2019"}, "page.invalid.date", {}),
+             ({"date_of_birth": future}, "page.invalid.future_birth", {}),
+             ({"personal_id": "123"}, "personal_id_invalid", {}),
+             ({"disability_types": []}, "page.invalid.choose_one", {}),
+             ({"guardian_phone": "0" * 31}, "page.invalid.too_long", {"max_length": 30})]
+    for lang in ("vi", "en"):
+        for broken, key, params in cases:
+            form = _register_form(token, **broken)
+            response = web.post(f"/app/children?lang={lang}", data=form)  # type: ignore[arg-type]
+            assert response.status_code == 422, broken
+            page = html.unescape(response.text)
+            assert translate(key, lang, **params) in page, (lang, broken)
+            for english in ("Input should", "Value error", "List should", "String should", "page.field."):
+                assert english not in page, (lang, broken, english)
