@@ -72,12 +72,11 @@ def referral_candidates(
     case_id: RecordId, session: DbSession, actor: CurrentActor,
     service: Annotated[str, Query(min_length=1, max_length=64, examples=["rehabilitation"])],
 ) -> list[CandidatePublic]:
-    from referrals.routing import candidates
+    """As a referral would be routed: agencies that already turned this service down for the case come last."""
+    from referrals.services import proposals
 
     case = case_in_scope(session, actor, case_id)
-    child = session.get(Child, case.child_id)
-    commune = child.commune_code if child else case.unit_code
-    return [CandidatePublic.model_validate(c) for c in candidates(session, commune, service)]
+    return [CandidatePublic.model_validate(c) for c in proposals(session, case, service)]
 
 
 @router.post("/cases/{case_id}/referrals", status_code=201, response_model=ReferralPublic,

@@ -132,3 +132,21 @@ def test_an_agencys_log_shows_its_supervisor_what_was_sent_about_it_to_others(
     assert ("referral_requested", "TYT-05443") in seen
     staff = {(e["template"], e["recipient_ref"]) for e in client.get(path, headers=people["agency"]).json()}
     assert staff == {("referral_requested", "TYT-05443")}
+
+
+def test_the_candidates_shown_are_the_routing_applied(client: TestClient, people: People, scenario: Scenario) -> None:
+    case_id, referral_id = scenario.case_a["id"], scenario.referral_a["id"]
+    path = f"{API}/cases/{case_id}/referral-candidates?service=rehabilitation"
+    before = [c["agency_code"] for c in client.get(path, headers=people["caseworker"]).json()]
+    assert before[0] == "TYT-05443" and len(before) > 1
+    read = client.get(f"{API}/referrals/{referral_id}", headers=people["agency"])
+    rejected = client.post(f"{API}/referrals/{referral_id}/transitions",
+                           json={"action": "reject", "payload": {"reason": "no_capacity"}},
+                           headers={**people["agency"], "If-Match": read.headers["etag"]})
+    assert rejected.status_code == 200, rejected.text
+    after = [c["agency_code"] for c in client.get(path, headers=people["caseworker"]).json()]
+    assert after[-1] == "TYT-05443" and sorted(after) == sorted(before)
+    # the first one shown is the one a referral without a chosen agency goes to
+    sent = client.post(f"{API}/cases/{case_id}/referrals", json={"service_code": "rehabilitation"},
+                       headers=people["caseworker"])
+    assert sent.status_code == 201 and sent.json()["agency_code"] == after[0], sent.text
