@@ -35,7 +35,14 @@ class Guardian(BaseModel):
     @field_validator("name")
     @classmethod
     def _nfc(cls, v: str) -> str:
-        return nfc(v)
+        return _no_nul(nfc(v))
+
+
+def _no_nul(text: str) -> str:
+    """PostgreSQL cannot store a NUL character in text; refused on every store, so both behave the same."""
+    if "\x00" in text:
+        raise ValueError("contains a NUL character")
+    return text
 
 
 class ChildCreate(BaseModel):
@@ -67,7 +74,7 @@ class ChildCreate(BaseModel):
     @field_validator("full_name")
     @classmethod
     def _name_nfc(cls, v: str) -> str:
-        v = nfc(v)
+        v = _no_nul(nfc(v))
         if not search_key(v):
             raise ValueError("name is empty")
         return v
@@ -118,6 +125,8 @@ def register_child(
     unit = session.get(Unit, data.commune_code)
     if unit is None:
         raise InvalidInput(detail=f"unknown commune '{data.commune_code}'")
+    if unit.level != "commune":  # a child lives in a commune, not in a province or district as a whole
+        raise InvalidInput(detail=f"'{data.commune_code}' is not a commune")
     key = search_key(data.full_name)
     if not confirm_duplicate:
         dupes = find_duplicates(session, key, data.date_of_birth, data.commune_code)

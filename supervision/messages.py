@@ -45,6 +45,10 @@ register({
         "vi": "Cần ghi họ tên người tham gia.",
         "en": "The person's name is missing.",
     },
+    "supervision.training_future": {
+        "vi": "Buổi tập huấn ngày {date} chưa diễn ra; chỉ ghi nhận buổi đã tổ chức.",
+        "en": "The training on {date} has not happened yet; record trainings once held.",
+    },
     "supervision.topic_empty": {
         "vi": "Cần ghi chủ đề của buổi tập huấn.",
         "en": "The training's topic is missing.",

@@ -7,13 +7,14 @@ and kind match on their name (the "officials trained" indicator joins on unit, k
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 import sqlalchemy as sa
 from sqlmodel import Session, col
 
 import supervision.messages  # noqa: F401  (registers the messages)
 from engine.children import subtree_condition
+from engine.db import utcnow
 from engine.errors import InvalidInput, NotFound, TransitionRefused
 from engine.machine import Actor
 from engine.models import Child, StaffRoster, TrainingParticipant, TrainingSession, Unit
@@ -48,7 +49,7 @@ def check_register_scope(session: Session, actor: Actor, unit_code: str) -> None
 
 def _name(value: str) -> str:
     name = nfc(value or "")
-    if len(name) < 2:
+    if len(name) < 2 or "\x00" in name:
         raise InvalidInput("supervision.name_empty")
     return name[:200]
 
@@ -59,8 +60,10 @@ def add_training_session(
     check_register_scope(session, actor, unit_code)
     if audience not in AUDIENCES:
         raise InvalidInput("supervision.training_audience", audience=audience)
-    if not nfc(topic or ""):
+    if not nfc(topic or "") or "\x00" in topic:
         raise InvalidInput("supervision.topic_empty")
+    if held_on > utcnow().date() + timedelta(days=1):  # held, not planned (a day's grace for time zones)
+        raise InvalidInput("supervision.training_future", date=held_on.strftime("%d/%m/%Y"))
     record = TrainingSession(unit_code=unit_code, topic=nfc(topic), audience=audience, held_on=held_on)
     session.add(record)
     session.flush()
@@ -81,7 +84,7 @@ def add_participants(
     named = {p.child_id for p in participants if p.child_id is not None}
     known = set(session.execute(
         sa.select(col(Child.id)).where(col(Child.id).in_(named), subtree_condition(Child.commune_code, actor.unit_code))
-    ).scalars()) if named and actor.unit_code else set()
+    ).scalars()) if named and actor.unit_code and actor.role != "admin" else set()  # admins see no children
     rows = []
     for person in participants:
         if person.kind not in PARTICIPANT_KINDS:

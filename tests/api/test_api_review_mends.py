@@ -150,3 +150,28 @@ def test_the_candidates_shown_are_the_routing_applied(client: TestClient, people
     sent = client.post(f"{API}/cases/{case_id}/referrals", json={"service_code": "rehabilitation"},
                        headers=people["caseworker"])
     assert sent.status_code == 201 and sent.json()["agency_code"] == after[0], sent.text
+
+
+def test_bad_input_that_was_stored_is_refused_and_changes_nothing(
+    client: TestClient, people: People, scenario: Scenario, engine_: Engine
+) -> None:
+    from tests.api.conftest import CHILD
+
+    before = snapshot(engine_)
+    child = {**CHILD, "confirm_duplicate": True}
+    refused = [
+        ("/children", {**child, "full_name": "Trần\u0000Minh"}, "caseworker"),
+        ("/children", {**child, "guardians": [{"name": "Hoa\u0000", "relation": "mother"}]}, "caseworker"),
+        ("/children", {**child, "commune_code": DEMO_PROVINCE}, "supervisor"),  # a province is not a commune
+        ("/supervision/trainings", {"unit_code": COMMUNE_A, "topic": "Chăm sóc", "audience": "caregivers",
+                                    "held_on": "9999-12-31", "participants": []}, "caseworker"),
+        ("/supervision/trainings", {"unit_code": COMMUNE_A, "topic": "Chăm sóc", "audience": "caregivers",
+                                    "held_on": date.today().isoformat(), "participants": [
+                                        {"person_name": "Nguyễn Thị Hoa", "kind": "caregiver",
+                                         "child_id": scenario.child_a}]}, "admin"),  # admins see no children
+    ]
+    for path, body, who in refused:
+        response = client.post(API + path, json=body, headers=people[who])
+        assert response.status_code == 422, (path, who, response.text)
+        assert response.headers["content-type"].startswith("application/problem+json")
+    assert snapshot(engine_) == before
