@@ -133,7 +133,7 @@ def _replace_links(session: Session, code: str, services: list[str] | None, area
 
 
 @router.post("/agencies", status_code=201, response_model=AgencyPublic, dependencies=[Admin],
-             responses={409: {"description": "the code is taken"}, 422: {"description": "invalid input"}},
+             responses={422: {"description": "invalid input, or the code is taken"}},
              summary="Add an agency (administrators)")
 def create_agency(body: AgencyCreate, session: DbSession, idem: Idem) -> object:
     if (replayed := idem.replay()) is not None:
