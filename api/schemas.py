@@ -170,7 +170,9 @@ class CaseSummary(BaseModel):
 class ReferralPublic(Public):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
         {"id": 1, "case_id": 1, "service_code": "rehabilitation", "domain": "health", "agency_code": "TYT-05443",
-         "assignee_id": None, "state": "requested", "version": 1, "routing_reason": "covers the commune",
+         "assignee_id": None, "state": "requested", "version": 1,
+         "routing_reason": "Trạm Y tế phường Phan Đình Phùng cung cấp «Phục hồi chức năng» và phụ trách phường.",
+         "routing_reason_en": "The health station provides 'Rehabilitation' and covers the ward.",
          "override_reason": None, "reason_code": None, "reason_text": None, "outcome": None, "outcome_note": None,
          "previous_referral_id": None, "created_at": "2026-11-26T02:00:00Z", "updated_at": "2026-11-26T02:00:00Z",
          "requested_at": "2026-11-26T02:00:00Z", "accepted_at": None, "started_at": None, "ended_at": None,
@@ -184,7 +186,8 @@ class ReferralPublic(Public):
     assignee_id: int | None
     state: str
     version: int
-    routing_reason: str | None
+    routing_reason: str | None = Field(description="why routing chose the agency, in Vietnamese")
+    routing_reason_en: str | None = Field(default=None, description="the same in English")
     override_reason: str | None
     reason_code: str | None
     reason_text: str | None

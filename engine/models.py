@@ -237,7 +237,8 @@ class Referral(SQLModel, table=True):
     assignee_id: int | None = Field(default=None, foreign_key="app_user.id")
     state: str = Field(max_length=32)
     version: int = 1
-    routing_reason: str | None = None
+    routing_reason: str | None = None  # in Vietnamese
+    routing_reason_en: str | None = None
     override_reason: str | None = None
     reason_code: str | None = None  # rejection / failure reason
     reason_text: str | None = None

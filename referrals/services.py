@@ -166,6 +166,7 @@ def create_referral(
     referral = Referral(
         case_id=case_id, service_code=service_code, domain=service.domain, agency_code=chosen.agency_code,
         assignee_id=assignee_id, state=REFERRAL_MACHINE.initial, version=1, routing_reason=chosen.reason_vi,
+        routing_reason_en=chosen.reason_en,
         override_reason=override_reason, previous_referral_id=previous, created_by=actor.user_id,
         created_at=now, updated_at=now,
     )
@@ -179,6 +180,7 @@ def create_referral(
         session, case_id=case.id, referral_id=referral.id, entity="referral", entity_version=1, action="create",
         from_state=None, to_state=referral.state, actor=actor, at=now, reason=override_reason,
         payload={"service_code": service_code, "agency_code": chosen.agency_code, "routing_reason": chosen.reason_vi,
+                 "routing_reason_en": chosen.reason_en,
                  "override_reason": override_reason, "assignee_id": assignee_id,
                  "previous_referral_id": previous},
     )

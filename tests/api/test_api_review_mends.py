@@ -175,3 +175,9 @@ def test_bad_input_that_was_stored_is_refused_and_changes_nothing(
         assert response.status_code == 422, (path, who, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
     assert snapshot(engine_) == before
+
+
+def test_a_referral_keeps_why_it_was_routed_in_both_languages(client: TestClient, people: People,
+                                                               scenario: Scenario) -> None:
+    referral = client.get(f"{API}/referrals/{scenario.referral_a['id']}", headers=people["caseworker"]).json()
+    assert "phụ trách" in referral["routing_reason"] and "covers" in referral["routing_reason_en"]

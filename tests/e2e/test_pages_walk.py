@@ -337,6 +337,9 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     assert received.get_by_role("link", name=f"REF-{school_ref}").count() == 0
     w.shot("agency-inbox")
     link.click()
+    # why the station was chosen, in the reader's language
+    reason = page.locator("dl").get_by_text(re.compile("phụ trách|covers")).first.inner_text()
+    assert ("phụ trách" in reason) == (lang == "vi") and ("covers" in reason) == (lang == "en"), reason
     w.shot("agency-referral")
     w.act("reject", select={"reason": "no_capacity"})
     assert page.locator("#referral-state").inner_text().startswith(STATE_LABELS["rejected"][pick])
