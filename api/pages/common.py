@@ -79,6 +79,8 @@ def render(ctx: PageContext, template: str, status: int = 200, **values: Any) ->
         "d": lambda v: fmt_date(v, tz), "dt": lambda v: fmt_datetime(v, tz),
         "pct": lambda v, n=1: fmt_percent(v, ctx.lang, n), "num": lambda v: fmt_number(v, ctx.lang),
         "lang_switch_url": _lang_switch_url(ctx), "done": ctx.request.query_params.get("done") == "1",
+        # the form this request posted, if any, and where to: the page shows that form again as it was filled
+        "posted": getattr(ctx.request.state, "posted", None), "posted_to": ctx.request.url.path,
     }
     page.update(values)
     response = templates.TemplateResponse(ctx.request, template, page, status_code=status)
@@ -144,6 +146,7 @@ def checked_form(ctx: PageContext = Depends(signed_in), form: FormData = Depends
     """Every POST of a signed-in page must carry the session's CSRF token."""
     if not csrf_matches(ctx.session, str(form.get("csrf") or "")):
         raise PageRefusal(message_page(ctx, 403, ctx.t("page.error.title"), ctx.t("page.csrf_failed")))
+    ctx.request.state.posted = form  # a refused form is shown again with what was typed (see render)
     return form
 
 

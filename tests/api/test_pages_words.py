@@ -148,3 +148,19 @@ def test_a_refused_registration_says_why_in_the_readers_language(web: TestClient
             assert translate(key, lang, **params) in page, (lang, broken)
             for english in ("Input should", "Value error", "List should", "String should", "page.field."):
                 assert english not in page, (lang, broken, english)
+
+
+def test_a_refused_action_shows_its_form_again_as_it_was_filled(web: TestClient, db: Engine) -> None:  # noqa: F811
+    case_id = _case(db, COMMUNE_A)
+    token = sign_in(web, f"cw-{COMMUNE_A}")
+    refused = web.post(f"/app/cases/{case_id}/actions/verify",
+                       data={"csrf": token, "version": "1", "urgency": "urgent", "assessment": ""})
+    assert refused.status_code == 422
+    page = html.unescape(refused.text)
+    form = page[page.index(f'action="/app/cases/{case_id}/actions/verify"'):]
+    form = form[:form.index("</form>")]
+    assert '<option value="urgent" selected>' in form  # the choice made is kept
+    assert "<details class=\"action\" open>" in page[:page.index(f'action="/app/cases/{case_id}/actions/verify"')]
+    # and a fresh page shows it empty again
+    fresh = html.unescape(web.get(f"/app/cases/{case_id}").text)
+    assert '<option value="urgent" selected>' not in fresh and '<details class="action" open>' not in fresh
