@@ -78,6 +78,8 @@ class Idempotency:
         headers = {"Idempotent-Replayed": "true"}
         if isinstance(body, dict) and isinstance(body.get("version"), int):
             headers["ETag"] = etag_of(body["version"])
+        if record.location:
+            headers["Location"] = record.location
         return JSONResponse(body, status_code=record.status_code, headers=headers)
 
     def respond(self, status_code: int, content: Any, headers: dict[str, str] | None = None) -> JSONResponse:
@@ -87,6 +89,7 @@ class Idempotency:
             self.session.add(IdempotencyRecord(
                 key=self.key, user_id=self.user_id, method="POST", path=self.fingerprint,
                 status_code=status_code, body=json.dumps(body, ensure_ascii=False), created_at=utcnow(),
+                location=(headers or {}).get("Location"),
             ))
             self.session.flush()
         return JSONResponse(body, status_code=status_code, headers=headers)

@@ -368,6 +368,7 @@ class IdempotencyRecord(SQLModel, table=True):
     path: str
     status_code: int
     body: str
+    location: str | None = None  # the first response's Location header, replayed with it
     created_at: datetime = ts_field(nullable=False, default_now=True)
 
 

@@ -18,6 +18,7 @@ def test_replayed_registration_returns_the_first_response(client: TestClient, pe
     replay = client.post("/api/v1/children", json=CHILD, headers=headers)
     assert replay.status_code == 201 and replay.json() == first.json()
     assert replay.headers.get("idempotent-replayed") == "true"
+    assert replay.headers["location"] == first.headers["location"] == f"/api/v1/children/{first.json()['id']}"
     assert snapshot(engine_) == before
     # without the key the same body is a possible duplicate: the replay above really did not run again
     assert client.post("/api/v1/children", json=CHILD, headers=people["caseworker"]).status_code == 409
