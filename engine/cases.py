@@ -20,8 +20,9 @@ from engine import deadlines, outbox, tasks
 from engine.audit import append_event
 from engine.db import utcnow
 from engine.errors import Conflict, InvalidInput, NotFound
+from engine.i18n import Localized, Phrase, term
 from engine.machine import Actor, Facts, Transition
-from engine.models import Case, Child, Consent, Referral
+from engine.models import Case, Child, Consent, Referral, ServiceType
 from engine.states import CASE_MACHINE
 from engine.text import nfc
 
@@ -38,7 +39,11 @@ _CONSENT_FACTS = (
     .where(col(Consent.case_id) == sa.bindparam("case_id"), col(Consent.revoked_at).is_(None))
 )
 _OPEN_ITEMS = (
-    sa.select(col(Referral.id), col(Referral.service_code), col(Referral.state))
+    sa.select(
+        col(Referral.id), col(Referral.service_code), col(Referral.state),
+        col(ServiceType.name_vi), col(ServiceType.name_en),
+    )
+    .outerjoin(ServiceType, col(ServiceType.code) == col(Referral.service_code))
     .where(col(Referral.case_id) == sa.bindparam("case_id"), col(Referral.state).in_(OPEN_REFERRAL_STATES))
     .order_by(col(Referral.id))
 )
@@ -189,9 +194,20 @@ def consent_facts(session: Session, case_id: int) -> tuple[tuple[str, frozenset[
 
 
 def open_items(session: Session, case_id: int) -> list[str]:
-    """What the case started and is still open: its referrals that have not ended."""
+    """What the case started and is still open: its referrals that have not ended.
+
+    Each item is ``REF-<id> <service code> (<state>)`` as a value and reads in the reader's language as the
+    referral with its service's name and its state's label (``referral.state.<state>`` in the catalogue,
+    registered by ``referrals.lifecycle``).
+    """
     rows = session.connection().execute(_OPEN_ITEMS, {"case_id": case_id}).all()
-    return [f"REF-{rid} {service} ({state})" for rid, service, state in rows]
+    return [
+        Phrase(
+            "guard.open_referral", f"REF-{rid} {service} ({state})", referral_id=rid,
+            service=Localized(service, {"vi": name_vi, "en": name_en}), state=term("referral.state", state),
+        )
+        for rid, service, state, name_vi, name_en in rows
+    ]
 
 
 def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_version: int) -> Case:

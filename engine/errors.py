@@ -1,4 +1,8 @@
-"""Domain errors. Each carries a code and parameters; people read it through the message catalogue."""
+"""Domain errors. Each carries a code and parameters; people read it through the message catalogue.
+
+A parameter that names a code (a field, a domain, a state) is an ``engine.i18n.Localized`` value: it equals
+the code in ``params`` and reads in the reader's language in ``message(lang)``.
+"""
 
 from __future__ import annotations
 

@@ -1,11 +1,19 @@
 """The message catalogue: every user-facing message in Vietnamese (first) and English.
 
 Other rooms add their own messages with ``register`` at import of their catalogue module.
+
+A message parameter is usually a plain value (a number, a person's name, a reference). When it names
+something that has a name in each language (a field, who gives consent, a service, a state), pass a
+``Localized`` value instead: as a ``str`` it stays the machine-readable value (the code), so an error's
+``params`` still compare, log and serialise as codes, while ``translate`` writes it in the reader's language.
+``term(kind, code)`` reads the name from the catalogue entry ``<kind>.<code>``, ``Phrase`` is a catalogue
+message of its own and ``Listing`` joins several such values.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable, Mapping
+from typing import Any, Self
 
 LANGUAGES = ("vi", "en")
 
@@ -38,7 +46,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     },
     "guard.consent_missing": {
         "vi": "Chưa ghi nhận sự đồng ý của {who}; chưa thể chuyển sang tiếp nhận.",
-        "en": "Consent of the {who} is not recorded; the case cannot move to intake.",
+        "en": "Consent of {who} is not recorded; the case cannot move to intake.",
     },
     "guard.self_approval": {
         "vi": "Người lập kế hoạch không được tự phê duyệt kế hoạch của mình.",
@@ -47,6 +55,10 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "guard.open_items": {
         "vi": "Chưa thể đóng hồ sơ: còn việc đang mở ({items}).",
         "en": "The case cannot be closed while items are still open ({items}).",
+    },
+    "guard.open_referral": {
+        "vi": "chuyển gửi REF-{referral_id} «{service}»: {state}",
+        "en": "referral REF-{referral_id} '{service}': {state}",
     },
     "guard.payload_missing": {
         "vi": "Thiếu thông tin bắt buộc: {field}.",
@@ -86,15 +98,106 @@ def register(messages: dict[str, dict[str, str]]) -> None:
         _CATALOGUE[key] = texts
 
 
+def is_registered(key: str) -> bool:
+    return key in _CATALOGUE
+
+
 def translate(key: str, lang: str = "vi", **params: Any) -> str:
     texts = _CATALOGUE.get(key)
     if texts is None:
         return key
     text = texts.get(lang) or texts["vi"]
     try:
-        return text.format(**params)
+        return text.format(**{name: localize(value, lang) for name, value in params.items()})
     except (KeyError, IndexError):
         return text
+
+
+class Localized(str):
+    """A message parameter that reads differently in each language.
+
+    As a ``str`` it is its machine-readable value (``"guardian"``, ``"needs"``, ``"education"``): equal to that
+    code, hashed, logged and serialised as it. ``text(lang)`` is what a person reads; ``translate`` uses it.
+    The texts given here are used as they are (names read from the database, say); a language without a text
+    falls back to Vietnamese, then to the value itself.
+    """
+
+    _texts: dict[str, str]
+
+    def __new__(cls, value: str, texts: Mapping[str, str | None] | None = None) -> Self:
+        obj = super().__new__(cls, value)
+        obj._texts = {lang: text for lang, text in (texts or {}).items() if text}
+        return obj
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+    def text(self, lang: str = "vi") -> str:
+        return self._texts.get(lang) or self._texts.get(LANGUAGES[0]) or self.value
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Localized, (self.value, self._texts))
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.value!r})"
+
+
+class Phrase(Localized):
+    """A catalogue message used as a parameter of another one, written when that one is (its own parameters
+    may be ``Localized`` too). Without such a message in the catalogue it reads as its value."""
+
+    key: str
+    params: dict[str, Any]
+
+    def __new__(cls, key: str, value: str, /, **params: Any) -> Self:
+        obj = super().__new__(cls, value)
+        obj.key = key
+        obj.params = params
+        return obj
+
+    def text(self, lang: str = "vi") -> str:
+        if not is_registered(self.key):
+            return self.value
+        return translate(self.key, lang, **self.params)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_phrase, (self.key, self.value, self.params))
+
+
+def _phrase(key: str, value: str, params: dict[str, Any]) -> Phrase:
+    return Phrase(key, value, **params)
+
+
+def term(kind: str, code: str) -> Phrase:
+    """The name of a code, from the catalogue entry ``<kind>.<code>`` (e.g. ``guard.field.needs``); read when
+    the message is written, so an entry registered later still counts. An unknown code reads as itself."""
+    return Phrase(f"{kind}.{code}", code)
+
+
+class Listing(Localized):
+    """Several values (plain or ``Localized``) joined by ``separator``, each in the reader's language."""
+
+    items: tuple[Any, ...]
+    separator: str
+
+    def __new__(cls, items: Iterable[Any], separator: str = ", ") -> Self:
+        listed = tuple(items)
+        obj = super().__new__(cls, separator.join(str(item) for item in listed))
+        obj.items = listed
+        obj.separator = separator
+        return obj
+
+    def text(self, lang: str = "vi") -> str:
+        return self.separator.join(str(localize(item, lang)) for item in self.items)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Listing, (self.items, self.separator))
+
+
+def localize(value: Any, lang: str) -> Any:
+    """A message parameter as the reader of ``lang`` sees it: ``Localized`` values in that language."""
+    return value.text(lang) if isinstance(value, Localized) else value
 
 
 def pick_language(accept_language: str | None, default: str = "vi") -> str:

@@ -7,7 +7,10 @@ cancelled; the receiving agency owns accepted, rejected, in_progress, on_hold, c
 Pure Python (no database): the service gathers what the guards need into ``Facts``:
 ``facts.data`` is a snapshot of the referral and its case (see ``referrals.services.referral_facts``):
 ``agency_code``, ``assignee_id``, ``domain``, ``service_code``, ``case_stage``, ``case_urgency`` and
-``plan_services``; ``facts.consents`` are the case's unrevoked consents.
+``plan_services``; ``facts.consents`` are the case's unrevoked consents. A refusal names the domain and the
+service in the reader's language: from ``domain_name_vi``/``domain_name_en`` and ``service_name_vi``/
+``service_name_en`` when the snapshot carries them (the names as loaded), else the shipped reference names
+(``engine/reference_data``), else the code.
 
 Payloads: ``reject``/``fail`` take ``reason`` (a code of ``REASONS``) and ``reason_text`` (required when the
 reason is ``other``); ``complete`` takes ``outcome`` (a code of ``OUTCOMES``) and ``note``; ``cancel`` takes
@@ -16,9 +19,13 @@ reason is ``other``); ``complete`` takes ``outcome`` (a code of ``OUTCOMES``) an
 
 from __future__ import annotations
 
+import csv
+from functools import cache
+
 from engine.errors import TransitionRefused
-from engine.i18n import register
+from engine.i18n import Localized, register
 from engine.machine import Facts, Machine, Step, t
+from engine.states import STAGE_LABELS
 from engine.states.guards import requires
 
 SENDERS = ("caseworker", "supervisor")
@@ -69,6 +76,7 @@ OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "not_delivered": ("Không cung cấp được", "Not delivered"),
 }
 
+register({f"referral.state.{state}": {"vi": vi, "en": en} for state, (vi, en) in STATE_LABELS.items()})
 register({
     "referral.not_your_agency": {
         "vi": "Chuyển gửi này không gửi đến cơ quan của bạn.",
@@ -115,11 +123,34 @@ def reason_text_for_other(facts: Facts) -> None:
         raise TransitionRefused("referral.reason_text_missing")
 
 
+@cache
+def shipped_names(file: str) -> dict[str, dict[str, str]]:
+    """``{code: {"vi": name_vi, "en": name_en}}`` from a shipped reference file (``domains.csv``,
+    ``services.csv``): names for messages without a database round trip. Read once."""
+    from engine.reference import DEFAULT_REFERENCE_DIR
+
+    try:
+        with (DEFAULT_REFERENCE_DIR / file).open(encoding="utf-8-sig", newline="") as f:
+            return {row["code"]: {"vi": row["name_vi"], "en": row["name_en"]} for row in csv.DictReader(f)}
+    except (OSError, KeyError, csv.Error):  # a message falls back to the code rather than fail
+        return {}
+
+
+def named(facts: Facts, code_key: str, kind: str, file: str) -> Localized | None:
+    """The snapshot's code under ``code_key``, with the names of that ``kind`` (domain, service) for a message."""
+    code = facts.data.get(code_key)
+    if code is None:
+        return None
+    given = {lang: facts.data.get(f"{kind}_name_{lang}") for lang in ("vi", "en")}
+    names = given if given["vi"] else shipped_names(file).get(str(code), {})
+    return Localized(str(code), names)
+
+
 def consent_covers_domain(facts: Facts) -> None:
     """Sharing the child's data with an agency needs a recorded, unrevoked consent covering the service's domain."""
     domain = facts.data.get("domain")
     if not any(domain in domains for _, domains in facts.consents):
-        raise TransitionRefused("referral.consent_missing", domain=domain)
+        raise TransitionRefused("referral.consent_missing", domain=named(facts, "domain", "domain", "domains.csv"))
 
 
 def allowed_for_case(facts: Facts) -> None:
@@ -127,12 +158,14 @@ def allowed_for_case(facts: Facts) -> None:
     stage = facts.data.get("case_stage")
     if stage == "care":
         if facts.data.get("service_code") not in (facts.data.get("plan_services") or ()):
-            raise TransitionRefused("referral.not_in_care_plan", service=facts.data.get("service_code"))
+            service = named(facts, "service_code", "service", "services.csv")
+            raise TransitionRefused("referral.not_in_care_plan", service=service)
         return
     urgent_protection = facts.data.get("case_urgency") == "urgent" and facts.data.get("domain") == "protection"
     if stage == "pre_intake" and urgent_protection:
         return
-    raise TransitionRefused("referral.not_allowed_at_stage", stage=stage)
+    vi, en = STAGE_LABELS.get(str(stage), (None, None))
+    raise TransitionRefused("referral.not_allowed_at_stage", stage=Localized(str(stage), {"vi": vi, "en": en}))
 
 
 STEPS = [

@@ -22,7 +22,7 @@ from engine.db import utcnow
 from engine.errors import Conflict, InvalidInput, NotFound, TransitionRefused
 from engine.i18n import register
 from engine.machine import Actor, Facts, Transition
-from engine.models import Agency, Case, Event, Referral, ServiceType, User
+from engine.models import Agency, Case, Event, Referral, ServiceDomain, ServiceType, User
 from engine.text import nfc
 from referrals.lifecycle import (
     AGENCY_STATES,
@@ -62,8 +62,17 @@ REFER_AGAIN = "refer_again"
 
 def referral_facts(session: Session, referral: Referral, case: Case, actor: Actor, payload: dict[str, Any],
                    now: datetime) -> Facts:
-    """What the lifecycle's guards may know: the referral, its case, and the case's unrevoked consents."""
+    """What the lifecycle's guards may know: the referral, its case, the case's unrevoked consents, and the
+    service's and domain's names as loaded (for refusals in the reader's language)."""
     plan = (case.data or {}).get("care_plan") or {}
+    service = session.get(ServiceType, referral.service_code)
+    domain = session.get(ServiceDomain, referral.domain) if referral.domain else None
+    names = {
+        "service_name_vi": service.name_vi if service else None,
+        "service_name_en": (service.name_en or service.name_vi) if service else None,
+        "domain_name_vi": domain.name_vi if domain else None,
+        "domain_name_en": (domain.name_en or domain.name_vi) if domain else None,
+    }
     return Facts(
         step=referral.state,
         actor=actor,
@@ -77,6 +86,7 @@ def referral_facts(session: Session, referral: Referral, case: Case, actor: Acto
             "case_stage": case.stage,
             "case_urgency": case.urgency,
             "plan_services": list(plan.get("services") or []),
+            **names,
         },
         consents=consent_facts(session, case.id or 0),
         owner_id=case.owner_id,

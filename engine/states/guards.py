@@ -6,6 +6,7 @@ from collections.abc import Callable, Collection
 from typing import Any
 
 from engine.errors import TransitionRefused
+from engine.i18n import Listing, register, term
 from engine.machine import Effect, Facts, Guard
 
 CHILD_CONSENT_AGE = 7  # the child's own consent is needed from age 7 (Law on Children 2016, Art. 6)
@@ -14,6 +15,24 @@ URGENCY_LEVELS = ("normal", "urgent")
 NOT_ELIGIBLE_REASONS = ("not_eligible", "duplicate", "unreachable")
 CLOSURE_REASONS = ("goals_met", "turned_16", "moved_away", "family_withdrew", "deceased")
 
+# What a refusal calls a payload field (``guard.field.<field>``) and who gives consent
+# (``guard.consent_giver.<given_by>``), as they read inside a sentence. Every field that ``requires`` is
+# given in a transition table has a name here (tests/unit/test_refusal_wording.py checks the tables).
+register({
+    "guard.field.given_by": {"vi": "người đồng ý", "en": "who gives consent"},
+    "guard.field.name": {"vi": "họ tên người đồng ý", "en": "the name of the person consenting"},
+    "guard.field.needs": {"vi": "nhu cầu dịch vụ", "en": "the services needed"},
+    "guard.field.services": {"vi": "dịch vụ trong kế hoạch", "en": "the services in the plan"},
+    "guard.field.reason": {"vi": "lý do", "en": "the reason"},
+    "guard.field.note": {"vi": "ghi chú", "en": "the note"},
+    "guard.field.summary": {"vi": "tóm tắt", "en": "the summary"},
+    "guard.field.urgency": {"vi": "mức khẩn cấp", "en": "the urgency"},
+    "guard.field.assessment": {"vi": "đánh giá ban đầu", "en": "the first assessment"},
+    "guard.field.outcome": {"vi": "kết quả", "en": "the outcome"},
+    "guard.consent_giver.guardian": {"vi": "cha mẹ, người chăm sóc", "en": "the parent or carer"},
+    "guard.consent_giver.child": {"vi": "trẻ", "en": "the child"},
+})
+
 
 def requires(field: str, allowed: Collection[str] | None = None) -> Guard:
     """The payload must carry ``field`` (non-empty), optionally from a list of allowed values."""
@@ -21,12 +40,14 @@ def requires(field: str, allowed: Collection[str] | None = None) -> Guard:
     def guard(facts: Facts) -> None:
         value = facts.payload.get(field)
         if value is None or value == [] or value == {} or (isinstance(value, str) and not value.strip()):
-            raise TransitionRefused("guard.payload_missing", field=field)
+            raise TransitionRefused("guard.payload_missing", field=term("guard.field", field))
         if allowed is not None:
             values = value if isinstance(value, list) else [value]
             bad = [v for v in values if v not in allowed]
             if bad:
-                raise TransitionRefused("guard.payload_invalid", field=field, value=", ".join(map(str, bad)))
+                raise TransitionRefused(
+                    "guard.payload_invalid", field=term("guard.field", field), value=", ".join(map(str, bad))
+                )
 
     guard.__name__ = f"requires_{field}"
     return guard
@@ -36,10 +57,10 @@ def consent_of_guardian_and_child(facts: Facts) -> None:
     """No intake without a guardian's recorded consent, and the child's own from age 7."""
     givers = {given_by for given_by, _ in facts.consents}
     if "guardian" not in givers:
-        raise TransitionRefused("guard.consent_missing", who="guardian")
+        raise TransitionRefused("guard.consent_missing", who=term("guard.consent_giver", "guardian"))
     age = facts.child_age
     if age is not None and age >= CHILD_CONSENT_AGE and "child" not in givers:
-        raise TransitionRefused("guard.consent_missing", who="child")
+        raise TransitionRefused("guard.consent_missing", who=term("guard.consent_giver", "child"))
 
 
 def approver_is_not_plan_author(facts: Facts) -> None:
@@ -50,9 +71,12 @@ def approver_is_not_plan_author(facts: Facts) -> None:
 
 
 def nothing_left_open(facts: Facts) -> None:
-    """Closure is refused while anything the case started (referrals...) is still open."""
+    """Closure is refused while anything the case started (referrals...) is still open.
+
+    The items are plain or ``Localized`` text (``engine.cases.open_items`` names each in both languages).
+    """
     if facts.open_items:
-        raise TransitionRefused("guard.open_items", items=", ".join(facts.open_items))
+        raise TransitionRefused("guard.open_items", items=Listing(facts.open_items, "; "))
 
 
 def store(key: str, *fields: str, author: bool = False) -> Effect:

@@ -23,7 +23,7 @@ from api.pages import catalogue  # noqa: F401  (registers the page strings)
 from api.pages.security import SESSION_COOKIE
 from engine.cases import open_case
 from engine.db import transaction
-from engine.i18n import translate
+from engine.i18n import term, translate
 from engine.models import Case, Child, Event, LoginAttempt
 from engine.settings import Settings
 from ketnoi.bootstrap import Container
@@ -273,7 +273,8 @@ def test_a_refused_or_stale_transition_is_explained_and_changes_nothing(web: Tes
     missing = web.post(f"{url}/verify?lang=en", data={"csrf": token, "version": "1", "urgency": "normal"},
                        follow_redirects=False)
     assert missing.status_code == 422
-    assert translate("guard.payload_missing", "en", field="assessment") in missing.text
+    assert translate("guard.payload_missing", "en", field=term("guard.field", "assessment")) in missing.text
+    assert "missing: assessment." not in missing.text  # the field by its name, not its code
     stale = web.post(f"{url}/verify?lang=en", data={"csrf": token, "version": "7", "urgency": "normal",
                                                     "assessment": "x"}, follow_redirects=False)
     assert stale.status_code == 409

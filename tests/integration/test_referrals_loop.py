@@ -18,7 +18,7 @@ from engine.errors import Conflict, DomainError, InvalidInput, NotFound, Transit
 from engine.machine import Actor
 from engine.models import Case, Deadline, Event, Outbox, Referral, Task
 from engine.tasks import my_tasks
-from referrals.lifecycle import REFERRAL_MACHINE
+from referrals.lifecycle import REFERRAL_MACHINE, STATE_LABELS
 from referrals.services import agency_inbox, create_referral, referrals_of_case, transition_referral
 from tests.support.people import DEMO_PROVINCE, make_child, make_user
 
@@ -206,7 +206,8 @@ def test_referral_needs_consent_covering_the_domain_and_a_planned_service(db: En
     with pytest.raises(TransitionRefused) as refused:
         refer(db, world)
     assert refused.value.code == "referral.consent_missing"
-    assert "rehabilitation" in refused.value.message("vi")
+    assert "rehabilitation" in refused.value.params["domain"]  # the code, named in words in the message
+    assert "Phục hồi chức năng" in refused.value.message("vi") and "rehabilitation" not in refused.value.message("vi")
     with pytest.raises(TransitionRefused) as refused:
         refer(db, world, service="legal_aid")
     assert refused.value.code == "referral.not_in_care_plan"
@@ -262,8 +263,9 @@ def test_closure_refused_while_a_referral_is_open_and_allowed_once_it_ends(db: E
         case_step(db, world.case_id, "approve_closure", world.binh)
     assert refused.value.code == "guard.open_items"
     message = refused.value.message("vi")
-    assert f"REF-{rehab.id} rehabilitation (requested)" in message
-    assert f"REF-{school.id} inclusive_education (requested)" in message
+    requested = {lang: STATE_LABELS["requested"][index] for index, lang in enumerate(("vi", "en"))}
+    assert f"REF-{rehab.id} «Phục hồi chức năng dựa vào cộng đồng»: {requested['vi']}" in message
+    assert f"REF-{school.id} «Giáo dục hòa nhập»: {requested['vi']}" in message
     with transaction(db) as s:
         assert s.get(Case, world.case_id).step == "closure_proposed"
 
@@ -271,7 +273,7 @@ def test_closure_refused_while_a_referral_is_open_and_allowed_once_it_ends(db: E
     with pytest.raises(TransitionRefused) as refused:
         case_step(db, world.case_id, "approve_closure", world.binh)
     assert f"REF-{rehab.id}" not in refused.value.message("en")
-    assert f"REF-{school.id} inclusive_education (requested)" in refused.value.message("en")
+    assert f"REF-{school.id} 'Inclusive education': {requested['en']}" in refused.value.message("en")
 
     ref_step(db, school.id, "cancel", world.lan, {"reason": "gia đình chuyển đi nơi khác"})
     closed = case_step(db, world.case_id, "approve_closure", world.binh)
