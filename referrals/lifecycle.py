@@ -118,8 +118,11 @@ def acting_for_referral_agency(facts: Facts) -> None:
 
 
 def reason_text_for_other(facts: Facts) -> None:
-    """A reason 'other' must say what it is."""
-    if facts.payload.get("reason") == "other" and not str(facts.payload.get("reason_text") or "").strip():
+    """A reason 'other' must say what it is; an explanation is text."""
+    text = facts.payload.get("reason_text")
+    if text is not None and not isinstance(text, str):
+        raise TransitionRefused("guard.payload_invalid", field="reason_text", value=str(text)[:100])
+    if facts.payload.get("reason") == "other" and not str(text or "").strip():
         raise TransitionRefused("referral.reason_text_missing")
 
 

@@ -34,6 +34,10 @@ register({
 })
 
 
+# Fields that name several things at once (a list); every other field is one value: text, a code or a number.
+MANY_VALUED = frozenset({"needs", "services", "domains"})
+
+
 def requires(field: str, allowed: Collection[str] | None = None) -> Guard:
     """The payload must carry ``field`` (non-empty), optionally from a list of allowed values."""
 
@@ -41,6 +45,9 @@ def requires(field: str, allowed: Collection[str] | None = None) -> Guard:
         value = facts.payload.get(field)
         if value is None or value == [] or value == {} or (isinstance(value, str) and not value.strip()):
             raise TransitionRefused("guard.payload_missing", field=term("guard.field", field))
+        if isinstance(value, dict) or (isinstance(value, list) and field not in MANY_VALUED):
+            # one value expected: a list or an object here would reach the store as something else
+            raise TransitionRefused("guard.payload_invalid", field=term("guard.field", field), value=str(value)[:100])
         if allowed is not None:
             values = value if isinstance(value, list) else [value]
             bad = [v for v in values if v not in allowed]

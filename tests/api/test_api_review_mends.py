@@ -181,3 +181,23 @@ def test_a_referral_keeps_why_it_was_routed_in_both_languages(client: TestClient
                                                                scenario: Scenario) -> None:
     referral = client.get(f"{API}/referrals/{scenario.referral_a['id']}", headers=people["caseworker"]).json()
     assert "phụ trách" in referral["routing_reason"] and "covers" in referral["routing_reason_en"]
+
+
+def test_a_list_or_object_where_one_value_is_expected_is_refused(
+    client: TestClient, people: People, scenario: Scenario, engine_: Engine
+) -> None:
+    from tests.api.conftest import act, open_case, register
+
+    cw = people["caseworker"]
+    case = open_case(client, cw, register(client, cw, full_name="Đỗ Văn Bình")["id"])
+    referral_id = scenario.referral_a["id"]
+    read = client.get(f"{API}/referrals/{referral_id}", headers=people["agency"])
+    before = snapshot(engine_)
+    act(client, cw, case, "verify", {"urgency": ["normal"], "assessment": "x"}, expect=422)
+    act(client, cw, case, "verify", {"urgency": "normal", "assessment": {"text": "x"}}, expect=422)
+    refused = client.post(f"{API}/referrals/{referral_id}/transitions",
+                          json={"action": "reject", "payload": {"reason": "other", "reason_text": {"a": [1, 2]}}},
+                          headers={**people["agency"], "If-Match": read.headers["etag"]})
+    assert refused.status_code == 422, refused.text
+    assert refused.json()["code"] == "guard.payload_invalid"
+    assert snapshot(engine_) == before
