@@ -201,12 +201,22 @@ def localize(value: Any, lang: str) -> Any:
 
 
 def pick_language(accept_language: str | None, default: str = "vi") -> str:
-    """The first supported language in an ``Accept-Language`` header."""
+    """The supported language an ``Accept-Language`` header prefers most (RFC 9110: the highest ``q``, then the
+    first listed; ``q=0`` means not acceptable); ``default`` when it names none of them."""
     if not accept_language:
         return default
-    for part in accept_language.split(","):
-        tag = part.split(";")[0].strip().lower()
-        primary = tag.split("-")[0]
-        if primary in LANGUAGES:
-            return primary
-    return default
+    best: tuple[float, int, str] | None = None
+    for position, part in enumerate(accept_language.split(",")):
+        tag, *params = (piece.strip() for piece in part.split(";"))
+        quality = 1.0
+        for param in params:
+            name, _, value = param.partition("=")
+            if name.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0  # a malformed weight does not make a language preferred
+        primary = tag.lower().split("-")[0]
+        if primary in LANGUAGES and quality > 0 and (best is None or (quality, -position) > (best[0], -best[1])):
+            best = (quality, position, primary)
+    return best[2] if best is not None else default
