@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engine.i18n import translate
+from engine.i18n import Localized, translate
 
 
 class DomainError(Exception):
@@ -30,9 +30,32 @@ class DomainError(Exception):
         return translate(f"title.{type(self).__name__}", lang)
 
 
+# What a ``NotFound`` names ("case 12", "agency log TYT-05443"), in Vietnamese; the identifier stays as it is.
+RECORD_NAMES_VI = {
+    "agency inbox": "hộp chuyển gửi của cơ quan", "agency log": "nhật ký thông báo của cơ quan", "agency": "cơ quan",
+    "case": "hồ sơ", "child": "trẻ", "deadline": "thời hạn", "referral": "chuyển gửi", "report": "báo cáo",
+    "service": "dịch vụ", "supervision": "chức năng giám sát", "training session": "buổi tập huấn",
+    "unit": "đơn vị", "user": "người dùng",
+}
+
+
+def _record_name(what: str) -> Localized:
+    """``what`` with its leading kind of record in Vietnamese too (the longest known kind first)."""
+    for kind in sorted(RECORD_NAMES_VI, key=len, reverse=True):
+        if what == kind or what.startswith(kind + " "):
+            return Localized(what, {"vi": RECORD_NAMES_VI[kind] + what[len(kind):], "en": what})
+    return Localized(what)
+
+
 class NotFound(DomainError):
     code = "not_found"
     status = 404
+
+    def __init__(self, code: str | None = None, /, **params: Any) -> None:
+        what = params.get("what")
+        if isinstance(what, str) and not isinstance(what, Localized):
+            params["what"] = _record_name(what)
+        super().__init__(code, **params)
 
 
 class Conflict(DomainError):

@@ -28,7 +28,7 @@ _CATALOGUE: dict[str, dict[str, str]] = {
     "title.ReferenceDataError": {"vi": "Tệp dữ liệu tham chiếu không hợp lệ", "en": "Invalid reference file"},
     # messages
     "domain_error": {"vi": "Yêu cầu bị từ chối.", "en": "The request was refused."},
-    "not_found": {"vi": "Không tìm thấy {what}.", "en": "{what} not found."},
+    "not_found": {"vi": "Không tìm thấy {what}.", "en": "Not found: {what}."},
     "stale_version": {
         "vi": "Hồ sơ đã được người khác thay đổi (phiên bản hiện tại {current}, bạn gửi {expected}). "
         "Hãy tải lại rồi thử lại.",

@@ -241,3 +241,15 @@ def test_the_problem_detail_reads_in_the_asked_language_and_keeps_the_code(
     assert response.status_code == 422 and response.media_type == "application/problem+json"
     assert (body["code"], body["type"], body["detail"]) == (
         "guard.consent_missing", "urn:ketnoi:problem:guard.consent_missing", expected)
+
+
+def test_not_found_names_the_kind_of_record_in_each_language() -> None:
+    from engine.errors import NotFound
+
+    for what, vi in (("case 12", "Không tìm thấy hồ sơ 12."), ("agency log TYT-05443",
+                     "Không tìm thấy nhật ký thông báo của cơ quan TYT-05443."), ("agency TYT-05443",
+                     "Không tìm thấy cơ quan TYT-05443."), ("something 3", "Không tìm thấy something 3.")):
+        error = NotFound(what=what)
+        assert error.message("vi") == vi
+        assert error.message("en") == f"Not found: {what}."
+        assert error.params["what"] == what  # the record named, as the code reads it
