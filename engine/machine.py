@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from engine.errors import TransitionRefused
+from engine.i18n import Localized, register, term
 
 COUNTRY_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 ROLES = frozenset({"caseworker", "agency_staff", "supervisor", "admin", "system"})
@@ -57,6 +58,14 @@ class Facts:
         return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
+# the roles by name in refusals ("the role ... may not ...")
+register({
+    "role.caseworker": {"vi": "cán bộ quản lý trường hợp", "en": "caseworker"},
+    "role.agency_staff": {"vi": "cán bộ cơ quan", "en": "agency staff"},
+    "role.supervisor": {"vi": "giám sát viên", "en": "supervisor"},
+    "role.admin": {"vi": "quản trị", "en": "administrator"},
+})
+
 Guard = Callable[[Facts], None]
 Effect = Callable[[Facts], dict[str, Any]]
 
@@ -83,7 +92,8 @@ class Transition:
 
     def check(self, facts: Facts) -> None:
         if facts.actor.role not in self.roles:
-            raise TransitionRefused("role_not_allowed", role=facts.actor.role, action=self.action)
+            raise TransitionRefused("role_not_allowed", role=term("role", facts.actor.role),
+                                    action=Localized(self.action, {"vi": self.label_vi, "en": self.label_en}))
         for guard in self.guards:
             guard(facts)
 
@@ -170,12 +180,20 @@ class Machine:
     def actions(self) -> set[str]:
         return {action for _, action in self.transitions}
 
+    def action_name(self, action: str) -> Localized:
+        """An action as its transitions label it, for messages (the code when none does)."""
+        for tr in self.transitions.values():
+            if tr.action == action and tr.label_vi:
+                return Localized(action, {"vi": tr.label_vi, "en": tr.label_en})
+        return Localized(action)
+
     def find(self, step: str, action: str) -> Transition:
         tr = self.transitions.get((step, action))
         if tr is None:
             if action not in self.actions:
                 raise TransitionRefused("unknown_action", action=action)
-            raise TransitionRefused("action_not_allowed", action=action, step=step)
+            raise TransitionRefused("action_not_allowed", action=self.action_name(action),
+                                    step=term(f"{self.name}.state", step))
         return tr
 
     def decide(self, facts: Facts, action: str) -> Transition:

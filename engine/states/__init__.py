@@ -1,5 +1,6 @@
 """The case's four stages, composed into one checked machine (checked at import, like a class body)."""
 
+from engine.i18n import register
 from engine.machine import Machine
 from engine.states import care, closure, intake, pre_intake
 
@@ -23,6 +24,8 @@ STEP_LABELS = {
     "closure_proposed": ("Đề xuất đóng hồ sơ", "Closure proposed"),
     "closed": ("Đã đóng hồ sơ", "Closed"),
 }
+# the steps by name in refusals ("not allowed at step ..."): the machine names a step as "<machine>.state.<step>"
+register({f"case.state.{step}": {"vi": vi, "en": en} for step, (vi, en) in STEP_LABELS.items()})
 STAGE_LABELS = {
     "pre_intake": ("Trước khi tiếp nhận", "Pre-intake"),
     "intake": ("Tiếp nhận", "Intake"),

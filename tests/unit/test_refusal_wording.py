@@ -253,3 +253,24 @@ def test_not_found_names_the_kind_of_record_in_each_language() -> None:
         assert error.message("vi") == vi
         assert error.message("en") == f"Not found: {what}."
         assert error.params["what"] == what  # the record named, as the code reads it
+
+
+def test_refused_actions_name_the_action_step_and_role_in_each_language() -> None:
+    from datetime import UTC, datetime
+
+    from engine.errors import TransitionRefused
+    from engine.machine import Actor, Facts
+    from engine.states import CASE_MACHINE
+
+    with pytest.raises(TransitionRefused) as refused:
+        CASE_MACHINE.find("reported", "accept_for_intake")
+    assert refused.value.message("vi") == "Không thể thực hiện «Tiếp nhận trường hợp» ở bước «Đã tiếp nhận thông tin»."
+    assert refused.value.message("en") == "Action 'Accept for intake' is not allowed at step 'Reported'."
+    assert refused.value.params == {"action": "accept_for_intake", "step": "reported"}
+    approve = CASE_MACHINE.find("plan_awaiting_approval", "approve_plan")
+    facts = Facts(step="plan_awaiting_approval", actor=Actor(user_id=1, role="agency_staff", unit_code="05443"),
+                  payload={}, now=datetime.now(UTC))
+    with pytest.raises(TransitionRefused) as refused:
+        approve.check(facts)
+    assert "cán bộ cơ quan" in refused.value.message("vi") and "agency_staff" not in refused.value.message("vi")
+    assert "agency staff" in refused.value.message("en")
