@@ -20,7 +20,7 @@ from engine import deadlines, outbox, tasks
 from engine.audit import append_event
 from engine.db import utcnow
 from engine.errors import Conflict, InvalidInput, NotFound
-from engine.i18n import Localized, Phrase, term
+from engine.i18n import Localized, Phrase, both, term
 from engine.machine import Actor, Facts, Transition
 from engine.models import Case, Child, Consent, Referral, ServiceType
 from engine.states import CASE_MACHINE
@@ -72,11 +72,14 @@ def open_case(
     if child is None:
         raise NotFound(what=f"child {child_id}")
     if actor.role not in ("caseworker", "supervisor"):
-        raise InvalidInput(detail=f"role {actor.role} cannot open cases")
+        raise InvalidInput(detail=both(f"vai trò {actor.role} không mở được hồ sơ",
+                                       f"role {actor.role} cannot open cases"))
     if source not in REPORT_SOURCES:
-        raise InvalidInput(detail=f"source must be one of {', '.join(REPORT_SOURCES)}")
+        raise InvalidInput(detail=both(f"nguồn thông tin phải là một trong {', '.join(REPORT_SOURCES)}",
+                                         f"source must be one of {', '.join(REPORT_SOURCES)}"))
     if urgency not in URGENCY_LEVELS:
-        raise InvalidInput(detail=f"urgency must be one of {', '.join(URGENCY_LEVELS)}")
+        raise InvalidInput(detail=both(f"mức khẩn cấp phải là một trong {', '.join(URGENCY_LEVELS)}",
+                                         f"urgency must be one of {', '.join(URGENCY_LEVELS)}"))
     initial = CASE_MACHINE.initial
     case = Case(
         child_id=child_id,
@@ -145,15 +148,17 @@ def clean_payload(payload: dict[str, Any] | None) -> dict[str, Any]:
     if payload is None:
         return {}
     if not isinstance(payload, dict) or not all(isinstance(k, str) for k in payload):
-        raise InvalidInput(detail="payload must be an object with text keys")
+        raise InvalidInput(detail=both("payload phải là một đối tượng có khóa là chữ",
+                                         "payload must be an object with text keys"))
     try:
         text = json.dumps(payload, ensure_ascii=False, allow_nan=False)
         text.encode("utf-8")  # lone surrogates cannot be stored
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(detail=f"payload is not plain JSON ({exc})") from exc
+        raise InvalidInput(detail=both(f"payload không phải JSON thuần ({exc})",
+                                       f"payload is not plain JSON ({exc})")) from exc
     cleaned: dict[str, Any] = json.loads(text)
     if _has_nul(cleaned):
-        raise InvalidInput(detail="payload contains a NUL character")
+        raise InvalidInput(detail=both("payload chứa ký tự NUL", "payload contains a NUL character"))
     return cleaned
 
 

@@ -11,6 +11,7 @@ from sqlmodel import Session, col
 
 from engine.db import utcnow
 from engine.errors import InvalidInput, NotFound, PossibleDuplicate
+from engine.i18n import both
 from engine.machine import Actor
 from engine.models import Child, Unit
 from engine.text import nfc, search_key
@@ -124,9 +125,11 @@ def register_child(
     """Register a child. A same-name, same-birthday, same-commune record asks for confirmation first."""
     unit = session.get(Unit, data.commune_code)
     if unit is None:
-        raise InvalidInput(detail=f"unknown commune '{data.commune_code}'")
+        raise InvalidInput(detail=both(f"không có xã, phường «{data.commune_code}»",
+                                         f"unknown commune '{data.commune_code}'"))
     if unit.level != "commune":  # a child lives in a commune, not in a province or district as a whole
-        raise InvalidInput(detail=f"'{data.commune_code}' is not a commune")
+        raise InvalidInput(detail=both(f"«{data.commune_code}» không phải là xã, phường",
+                                         f"'{data.commune_code}' is not a commune"))
     key = search_key(data.full_name)
     if not confirm_duplicate:
         dupes = find_duplicates(session, key, data.date_of_birth, data.commune_code)

@@ -169,6 +169,12 @@ def _phrase(key: str, value: str, params: dict[str, Any]) -> Phrase:
     return Phrase(key, value, **params)
 
 
+def both(vi: str, en: str) -> Localized:
+    """A message parameter written out in both languages where it is raised (an ``InvalidInput`` detail, say);
+    as a ``str`` it is the English text."""
+    return Localized(en, {"vi": vi, "en": en})
+
+
 def term(kind: str, code: str) -> Phrase:
     """The name of a code, from the catalogue entry ``<kind>.<code>`` (e.g. ``guard.field.needs``); read when
     the message is written, so an entry registered later still counts. An unknown code reads as itself."""

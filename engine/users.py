@@ -10,6 +10,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, select
 
 from engine.errors import InvalidInput
+from engine.i18n import both
 from engine.machine import Actor
 from engine.models import Agency, Unit, User
 
@@ -46,17 +47,18 @@ def add_user(
     full_name: str = "", email: str | None = None, language: str = "vi",
 ) -> User:
     if role not in USER_ROLES:
-        raise InvalidInput(detail=f"role must be one of {', '.join(USER_ROLES)}")
+        raise InvalidInput(detail=both(f"vai trò phải là một trong {', '.join(USER_ROLES)}",
+                                         f"role must be one of {', '.join(USER_ROLES)}"))
     if len(password) < 8:
-        raise InvalidInput(detail="password must have at least 8 characters")
+        raise InvalidInput(detail=both("mật khẩu cần ít nhất 8 ký tự", "password must have at least 8 characters"))
     if session.get(Unit, unit_code) is None:
-        raise InvalidInput(detail=f"unknown unit '{unit_code}'")
+        raise InvalidInput(detail=both(f"không có đơn vị «{unit_code}»", f"unknown unit '{unit_code}'"))
     if role == "agency_staff" and not agency_code:
-        raise InvalidInput(detail="agency staff need --agency")
+        raise InvalidInput(detail=both("cán bộ cơ quan cần có mã cơ quan", "agency staff need an agency code"))
     if agency_code is not None and session.get(Agency, agency_code) is None:
-        raise InvalidInput(detail=f"unknown agency '{agency_code}'")
+        raise InvalidInput(detail=both(f"không có cơ quan «{agency_code}»", f"unknown agency '{agency_code}'"))
     if session.exec(select(User).where(User.login == login)).first() is not None:
-        raise InvalidInput(detail=f"login '{login}' is taken")
+        raise InvalidInput(detail=both(f"tên đăng nhập «{login}» đã có người dùng", f"login '{login}' is taken"))
     user = User(
         login=login, full_name=full_name or login, password_hash=hash_password(password), role=role,
         unit_code=unit_code, agency_code=agency_code, email=email, language=language,

@@ -20,7 +20,7 @@ from engine.audit import append_event
 from engine.cases import clean_payload, consent_facts
 from engine.db import utcnow
 from engine.errors import Conflict, InvalidInput, NotFound, TransitionRefused
-from engine.i18n import register
+from engine.i18n import both, register
 from engine.machine import Actor, Facts, Transition
 from engine.models import Agency, Case, Event, Referral, ServiceDomain, ServiceType, User
 from engine.text import nfc
@@ -136,7 +136,8 @@ def create_referral(
         raise NotFound(what=f"service {service_code}")
     override_reason = nfc(override_reason or "").strip() or None
     if override_reason is not None and "\x00" in override_reason:
-        raise InvalidInput(detail="override_reason contains a NUL character")
+        raise InvalidInput(detail=both("lý do chọn cơ quan khác chứa ký tự NUL",
+                                       "override_reason contains a NUL character"))
 
     draft = Referral(case_id=case_id, service_code=service_code, domain=service.domain, agency_code="",
                      state=REFERRAL_MACHINE.initial)

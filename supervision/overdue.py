@@ -24,6 +24,7 @@ import supervision.messages  # noqa: F401  (registers the messages)
 from engine.audit import append_event
 from engine.db import UTCDateTime, utcnow
 from engine.errors import InvalidInput, NotFound, TransitionRefused
+from engine.i18n import both
 from engine.machine import Actor
 from engine.models import Agency, Case, Deadline, Escalation, Event, Referral, ServiceDomain, Unit
 from engine.settings import get_settings
@@ -246,7 +247,8 @@ def _named_groups(session: Session, grouping: str, sums: dict[str | None, dict[s
         stmt3 = sa.select(col(ServiceDomain.code), col(ServiceDomain.name_vi), col(ServiceDomain.name_en))
         names = {code: (vi, en, None, 0) for code, vi, en in session.execute(stmt3)}
     elif grouping != "step":
-        raise InvalidInput(detail=f"group_by must be among {', '.join(GROUPINGS)}")
+        raise InvalidInput(detail=both(f"group_by phải thuộc {', '.join(GROUPINGS)}",
+                                         f"group_by must be among {', '.join(GROUPINGS)}"))
     groups = []
     for key, cell in sums.items():
         if key is None:
@@ -270,7 +272,7 @@ def overdue_audit(
     """Overdue items under ``within_unit`` at ``as_of``, rolled up by agency, unit, domain and step."""
     as_of = as_of or utcnow()
     if as_of.tzinfo is None:
-        raise InvalidInput(detail="as_of needs a time zone")
+        raise InvalidInput(detail=both("as_of cần có múi giờ", "as_of needs a time zone"))
     tz = tz or get_settings().timezone
     root_path = unit_path(session, within_unit)
     audit = OverdueAudit(within_unit=within_unit, as_of=as_of, groups={g: [] for g in group_by})
@@ -279,7 +281,8 @@ def overdue_audit(
         return audit
     for grouping in group_by:
         if grouping not in GROUPINGS:
-            raise InvalidInput(detail=f"group_by must be among {', '.join(GROUPINGS)}")
+            raise InvalidInput(detail=both(f"group_by phải thuộc {', '.join(GROUPINGS)}",
+                                         f"group_by must be among {', '.join(GROUPINGS)}"))
     _roll_up(session, items, group_by, root_path, audit)
     return audit
 
@@ -306,7 +309,8 @@ def overdue_items(
     tz = tz or get_settings().timezone
     root_path = unit_path(session, within_unit)
     if bucket is not None and bucket not in {b for b, _, _ in BUCKETS}:
-        raise InvalidInput(detail=f"bucket must be one of {', '.join(b for b, _, _ in BUCKETS)}")
+        raise InvalidInput(detail=both(f"nhóm quá hạn phải là một trong {', '.join(b for b, _, _ in BUCKETS)}",
+                                         f"bucket must be one of {', '.join(b for b, _, _ in BUCKETS)}"))
     items = _items_subquery(session, root_path=root_path, as_of=as_of, tz=tz)
     if items is None:
         return []

@@ -13,6 +13,7 @@ from api.idempotency import Idem
 from api.schemas import AgencyCreate, AgencyPublic, AgencyUpdate, ServicePublic, UnitPublic
 from engine.children import subtree_condition
 from engine.errors import InvalidInput, NotFound
+from engine.i18n import both
 from engine.models import Agency, AgencyArea, AgencyService, ServiceType, Unit
 from notifications.delivery import channel_label
 
@@ -110,16 +111,18 @@ def read_agency(code: str, session: DbSession, actor: CurrentActor) -> AgencyPub
 def _check_links(session: Session, values: dict[str, Any]) -> None:
     """Every code an agency names must exist: its unit, supervisor, services and areas."""
     if "unit_code" in values and session.get(Unit, values["unit_code"]) is None:
-        raise InvalidInput(detail=f"unknown unit '{values['unit_code']}'")
+        raise InvalidInput(detail=both(f"không có đơn vị «{values['unit_code']}»",
+                                       f"unknown unit '{values['unit_code']}'"))
     supervisor = values.get("supervisor_code")
     if supervisor is not None and session.get(Agency, supervisor) is None:
-        raise InvalidInput(detail=f"unknown supervising agency '{supervisor}'")
+        raise InvalidInput(detail=both(f"không có cơ quan quản lý «{supervisor}»",
+                                         f"unknown supervising agency '{supervisor}'"))
     for code in values.get("services") or []:
         if session.get(ServiceType, code) is None:
-            raise InvalidInput(detail=f"unknown service '{code}'")
+            raise InvalidInput(detail=both(f"không có dịch vụ «{code}»", f"unknown service '{code}'"))
     for code in values.get("areas") or []:
         if session.get(Unit, code) is None:
-            raise InvalidInput(detail=f"unknown unit '{code}'")
+            raise InvalidInput(detail=both(f"không có đơn vị «{code}»", f"unknown unit '{code}'"))
 
 
 def _replace_links(session: Session, code: str, services: list[str] | None, areas: list[str] | None) -> None:
@@ -141,7 +144,7 @@ def create_agency(body: AgencyCreate, session: DbSession, idem: Idem) -> object:
     values = body.model_dump()
     _check_links(session, values)
     if session.get(Agency, body.code) is not None:
-        raise InvalidInput(detail=f"agency '{body.code}' exists")
+        raise InvalidInput(detail=both(f"đã có cơ quan mã «{body.code}»", f"agency '{body.code}' exists"))
     services, areas = values.pop("services"), values.pop("areas")
     agency = Agency(**values)
     session.add(agency)
@@ -161,7 +164,7 @@ def update_agency(code: str, body: AgencyUpdate, session: DbSession) -> AgencyPu
     values = body.model_dump(exclude_unset=True)
     _check_links(session, values)
     if values.get("supervisor_code") == code:
-        raise InvalidInput(detail="an agency cannot supervise itself")
+        raise InvalidInput(detail=both("một cơ quan không tự quản lý chính mình", "an agency cannot supervise itself"))
     services, areas = values.pop("services", None), values.pop("areas", None)
     for name, value in values.items():
         setattr(agency, name, value)

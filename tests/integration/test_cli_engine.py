@@ -128,7 +128,7 @@ def test_user_add_reads_the_password_from_stdin_and_keeps_only_an_argon2_hash(sh
     [
         (("user", "add", "x1", "--role", "wizard", "--unit", "05443"), "role must be one of"),
         (("user", "add", "x2", "--role", "caseworker", "--unit", "99999"), "unknown unit '99999'"),
-        (("user", "add", "x3", "--role", "agency_staff", "--unit", "05443"), "agency staff need --agency"),
+        (("user", "add", "x3", "--role", "agency_staff", "--unit", "05443"), "cán bộ cơ quan cần có mã cơ quan"),
     ],
 )
 def test_user_add_refusals_are_plain_messages(shell: Shell, args: tuple[str, ...], complaint: str) -> None:

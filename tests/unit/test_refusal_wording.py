@@ -274,3 +274,13 @@ def test_refused_actions_name_the_action_step_and_role_in_each_language() -> Non
         approve.check(facts)
     assert "cán bộ cơ quan" in refused.value.message("vi") and "agency_staff" not in refused.value.message("vi")
     assert "agency staff" in refused.value.message("en")
+
+
+def test_invalid_input_details_are_written_in_each_language() -> None:
+    from engine.errors import InvalidInput
+    from engine.i18n import both
+
+    error = InvalidInput(detail=both("không có dịch vụ «x»", "unknown service 'x'"))
+    assert error.message("vi") == "Dữ liệu không hợp lệ: không có dịch vụ «x»"
+    assert error.message("en") == "Invalid input: unknown service 'x'"
+    assert error.params["detail"] == "unknown service 'x'"
