@@ -244,6 +244,7 @@ def report_indicators(
     for item in data["indicators"]:
         value = item["value"]
         shown = "—" if value is None else (f"{value:.1%}" if item["kind"] == "share" else f"{value:g}")
+        shown = shown.replace(".", ",")  # the line names the indicator in Vietnamese: a decimal comma
         target = "" if item["target"] is None else f"  (mục tiêu / target {item['target']:.0%})"
         counts = f"{item['numerator']}" + ("" if item["denominator"] is None else f"/{item['denominator']}")
         typer.echo(f"  {item['name_vi']}: {shown}  [{counts}]{target}")

@@ -22,7 +22,7 @@ def test_report_indicators_writes_the_file_asked_for(db: Engine, db_url: str, tm
     args = ["report", "indicators", "--unit", DEMO_PROVINCE, "--period", "2026-H1", "-o", str(out)]
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
-    assert "50.0%  [2/4]" in result.output  # reached a service: c1 and c2 of four registered children
+    assert "50,0%  [2/4]" in result.output  # reached a service: c1 and c2 of four registered children
     summary = load_workbook(out)["Chỉ tiêu"]
     assert {r[0].value: r[2].value for r in summary.iter_rows(min_row=2)}["children_registered"] == 4
 
