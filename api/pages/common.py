@@ -279,8 +279,7 @@ def delivery_rows(s: Session, lang: str, entries: list[DeliveryLogEntry]) -> lis
     units = {e.recipient_ref.split(":", 1)[0] for e in entries if e.recipient_kind == "unit_role"}
     agencies = {a.code: name_of(a, lang) for a in s.execute(sa.select(Agency).where(col(Agency.code).in_(codes)))
                 .scalars()} if codes else {}
-    unit_names = {u.code: name_of(u, lang) for u in s.execute(sa.select(Unit).where(col(Unit.code).in_(units)))
-                  .scalars()} if units else {}
+    places = unit_names(s, units, lang)
     rows = []
     for e in entries:
         if e.recipient_kind == "agency":
@@ -289,7 +288,7 @@ def delivery_rows(s: Session, lang: str, entries: list[DeliveryLogEntry]) -> lis
             to = users.get(int(e.recipient_ref), e.recipient_ref) if e.recipient_ref.isdigit() else e.recipient_ref
         else:
             unit, _, role = e.recipient_ref.partition(":")
-            to = f"{unit_names.get(unit, unit)} · {translated(f'page.role.{role}', lang, role)}"
+            to = f"{places.get(unit, unit)} · {translated(f'page.role.{role}', lang, role)}"
         failed = e.status == "dead" or (e.status != "delivered" and any(not t.ok for t in e.tries))
         rows.append({
             "at": e.created_at, "what": translated(f"page.notice.{e.template}", lang, e.template), "to": to,

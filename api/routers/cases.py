@@ -16,7 +16,7 @@ from engine.audit import timeline
 from engine.cases import open_case, transition_case
 from engine.children import subtree_condition
 from engine.db import utcnow
-from engine.models import AccessLog, Case, Task
+from engine.models import Case, Task
 from engine.states import CASE_MACHINE, STAGE_NAMES
 
 router = APIRouter(prefix="/cases", tags=["cases"])
@@ -29,11 +29,6 @@ TRANSITION_PROBLEMS: dict[int | str, dict[str, Any]] = {
     422: {"description": "action unknown, not allowed now, or a guard refused (e.g. consent missing)"},
     428: {"description": "If-Match header missing"},
 }
-
-
-def _log_read(session: DbSession, actor: CurrentActor, case: Case, action: str) -> None:
-    assert actor.user_id is not None
-    session.add(AccessLog(user_id=actor.user_id, child_id=case.child_id, at=utcnow(), action=action))
 
 
 @router.post("", status_code=201, response_model=CasePublic, dependencies=[CaseRole], responses=NOT_FOUND,
@@ -82,7 +77,7 @@ def list_cases(
 def read_case(case_id: RecordId, session: DbSession, actor: CurrentActor, response: Response) -> CasePublic:
     """The `ETag` header carries the version to send back in `If-Match` with a transition."""
     case = case_in_scope(session, actor, case_id)
-    _log_read(session, actor, case, "read_case")
+    record_reads(session, actor, [case.child_id], "read_case")
     response.headers["ETag"] = etag_of(case.version)
     return case_public(case)
 
@@ -106,7 +101,7 @@ def transition_case_route(
             summary="The case's timeline (its audit trail)")
 def case_timeline(case_id: RecordId, session: DbSession, actor: CurrentActor) -> list[EventPublic]:
     case = case_in_scope(session, actor, case_id)
-    _log_read(session, actor, case, "read_timeline")
+    record_reads(session, actor, [case.child_id], "read_timeline")
     return [EventPublic.model_validate(e) for e in timeline(session, case_id)]
 
 

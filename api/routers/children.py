@@ -11,10 +11,8 @@ from api.idempotency import Idem
 from api.schemas import ChildPublic, ChildRegister, ChildSummary, RecordId
 from api.scope import CASE_ROLES, child_in_scope, record_reads, unit_in_scope
 from engine.children import register_child, search_children
-from engine.db import utcnow
 from engine.errors import InvalidInput
 from engine.i18n import register
-from engine.models import AccessLog
 
 register({
     "api.unit_outside_scope": {
@@ -64,5 +62,5 @@ def read_child(child_id: RecordId, session: DbSession, actor: CurrentActor) -> C
     """Every read is logged (who, which child, when) and visible to supervisors at `/access-log`."""
     child = child_in_scope(session, actor, child_id)
     assert actor.user_id is not None and child.id is not None
-    session.add(AccessLog(user_id=actor.user_id, child_id=child.id, at=utcnow(), action="read"))
+    record_reads(session, actor, [child.id], "read")
     return ChildPublic.model_validate(child)

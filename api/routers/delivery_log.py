@@ -11,10 +11,9 @@ from sqlmodel import col
 
 from api.deps import CurrentActor, DbSession
 from api.schemas import DeliveryLogPublic, RecordId
-from api.scope import case_condition, case_in_scope, unit_in_scope
-from engine.db import utcnow
+from api.scope import case_condition, case_in_scope, record_reads, unit_in_scope
 from engine.errors import NotFound
-from engine.models import AccessLog, Agency, Case, Outbox
+from engine.models import Agency, Case, Outbox
 from notifications.log import DeliveryLogEntry, delivery_log_for_agency, delivery_log_for_case
 
 router = APIRouter(tags=["delivery log"])
@@ -33,8 +32,7 @@ def case_notifications(case_id: RecordId, session: DbSession, actor: CurrentActo
                        limit: Limit = 100) -> list[DeliveryLogPublic]:
     """What was sent about the case, to whom, when, through which channel, and what failed."""
     case = case_in_scope(session, actor, case_id)
-    assert actor.user_id is not None
-    session.add(AccessLog(user_id=actor.user_id, child_id=case.child_id, at=utcnow(), action="read_notifications"))
+    record_reads(session, actor, [case.child_id], "read_notifications")
     return _public(delivery_log_for_case(session, case_id, limit=limit))
 
 

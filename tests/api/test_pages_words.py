@@ -105,7 +105,9 @@ def test_a_refused_audit_note_keeps_what_was_typed_and_says_why(web: TestClient,
     tomorrow = (utcnow() + timedelta(days=1)).strftime("%d/%m/%Y")
     saved = web.post("/app/overdue/notes", data={**form, "follow_up_date": tomorrow}, follow_redirects=False)
     assert saved.status_code == 303 and f"unit={COMMUNE_A}" in saved.headers["location"]
-    assert case_id
+    with transaction(db) as s:
+        noted = s.execute(sa.select(Event.case_id).where(Event.entity == "audit")).scalars().all()
+    assert noted == [case_id]
 
 
 def test_the_admin_sees_overdue_totals_without_dead_ends(web: TestClient, db: Engine) -> None:  # noqa: F811
