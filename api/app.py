@@ -13,6 +13,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from fastapi import APIRouter, FastAPI, Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import auth, problems
 from api.routers import access_log, cases, children, delivery_log, directory, referrals, tasks, users
@@ -29,6 +30,50 @@ Errors are RFC 9457 problem+json, titled in the `Accept-Language` asked for (Vie
 Transitions need `If-Match` with the record's `ETag`; POSTs that create or transition accept an
 `Idempotency-Key`, and a replay returns the first response without changing anything.
 """
+
+
+# The pages use no script, no inline style and no resource from elsewhere: nothing else needs allowing.
+PAGE_CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
+            "frame-ancestors 'none'; base-uri 'none'")
+SECURITY_HEADERS = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+)
+
+
+class SecurityHeaders:
+    """Headers every response carries unless it set its own: no framing (clickjacking of the pages' forms), no
+    content sniffing, no Referer to other sites, the pages' CSP, and ``Cache-Control: no-store`` (children's
+    records must stay out of browser and proxy caches; the stylesheet sets its own). Strict-Transport-Security
+    outside development, where the cookies are Secure too. The API documentation (outside production) loads
+    Swagger UI from its CDN, so it gets no CSP. A plain ASGI middleware: no extra task per request."""
+
+    def __init__(self, app: ASGIApp, *, hsts: bool, docs_paths: frozenset[str]) -> None:
+        self.app = app
+        self.hsts = hsts
+        self.docs_paths = docs_paths
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with_csp = scope.get("path") not in self.docs_paths
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                present = {name.lower() for name, _ in headers}
+                extra = list(SECURITY_HEADERS) + [(b"cache-control", b"no-store")]
+                if with_csp:
+                    extra.append((b"content-security-policy", PAGE_CSP.encode()))
+                if self.hsts:
+                    extra.append((b"strict-transport-security", b"max-age=31536000"))
+                headers.extend((name, value) for name, value in extra if name not in present)
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
 
 
 def _optional_router(module: str) -> APIRouter | None:
@@ -54,12 +99,20 @@ def create_app(container: Container | None = None) -> FastAPI:
         yield
         app.state.container.dispose()
 
+    container = container or Container()
+    # In production the API's description is not published: it maps every route for an attacker, and its page
+    # runs Swagger UI's scripts from a CDN on the origin that holds the pages' session cookie.
+    documented = container.settings.environment != "production"
+    openapi_url = f"{API_PREFIX}/openapi.json" if documented else None
+    docs_url = f"{API_PREFIX}/docs" if documented else None
     app = FastAPI(
         lifespan=lifespan, title="Kết Nối API", version="1.0.0", description=DESCRIPTION,
-        openapi_url=f"{API_PREFIX}/openapi.json", docs_url=f"{API_PREFIX}/docs", redoc_url=None,
+        openapi_url=openapi_url, docs_url=docs_url, redoc_url=None,
     )
-    app.state.container = container or Container()
+    app.state.container = container
     problems.install(app)
+    app.add_middleware(SecurityHeaders, hsts=container.settings.environment != "development",
+                       docs_paths=frozenset({docs_url, f"{docs_url}/oauth2-redirect"} if docs_url else ()))
 
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, children, cases, referrals, tasks, directory, users, access_log, delivery_log):

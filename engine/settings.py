@@ -14,6 +14,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRETS = frozenset({"", "changethis", "change-me", "changeme", "secret", "dev", "development"})
 DEV_SECRET = "dev-only-not-a-secret-for-this-machine-only"  # 32+ bytes: HS256 wants no less
+# RFC 7518 §3.2: an HS256 key of at least 256 bits. Every user holds a token signed with it, so a shorter secret
+# can be guessed offline from any token, and then any user's token or page session can be forged.
+MIN_SECRET_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -49,10 +52,12 @@ class Settings(BaseSettings):
                 "không được dùng băm mật khẩu nhanh (chỉ cho kiểm thử) khi vận hành thật"
             )
         if self.environment != "development":
-            if self.secret_key in PLACEHOLDER_SECRETS or self.secret_key == DEV_SECRET or len(self.secret_key) < 16:
+            if (self.secret_key in PLACEHOLDER_SECRETS or self.secret_key == DEV_SECRET
+                    or len(self.secret_key) < MIN_SECRET_LENGTH):
                 raise ValueError(
-                    "KETNOI_SECRET_KEY is a placeholder or too short; set a real secret (16+ characters) "
-                    "outside development / KETNOI_SECRET_KEY là giá trị mặc định hoặc quá ngắn"
+                    f"KETNOI_SECRET_KEY is a placeholder or too short; set a real random secret "
+                    f"({MIN_SECRET_LENGTH}+ characters) outside development / KETNOI_SECRET_KEY là giá trị mặc định "
+                    f"hoặc quá ngắn; hãy đặt một khóa bí mật ngẫu nhiên ({MIN_SECRET_LENGTH} ký tự trở lên)"
                 )
         return self
 
@@ -61,7 +66,9 @@ class Settings(BaseSettings):
         return self.database_url.startswith("sqlite")
 
     def ensure_data_dir(self) -> Path:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        """The data folder (the SQLite file with children's records, Prefect's files, logs), made readable by
+        this system user only; a folder that already exists keeps the permissions it was given."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         return self.data_dir
 
 

@@ -34,6 +34,7 @@ from api.pages.common import (
 from api.pages.context import PageContext
 from api.pages.fmt import due_status
 from api.pages.forms import payload_from_form, referral_form
+from api.schemas import RecordId  # bounded: a larger number names no record (not found, not a 500)
 from api.scope import record_reads
 from engine.audit import timeline
 from engine.db import transaction
@@ -57,6 +58,8 @@ def render_referral(ctx: PageContext, referral_id: int, *, error: str | None = N
         case = s.get(Case, referral.case_id)
         assert case is not None
         child = s.get(Child, case.child_id)
+        # a read of the child's record, as GET /api/v1/referrals/{id} logs it
+        record_reads(s, ctx.actor, [child.id if child else None], "read_referral")
         agency = s.get(Agency, referral.agency_code)
         service = s.get(ServiceType, referral.service_code)
         due = []
@@ -81,12 +84,12 @@ def render_referral(ctx: PageContext, referral_id: int, *, error: str | None = N
 
 
 @router.get("/referrals/{referral_id}", response_class=HTMLResponse)
-def referral_page(referral_id: int, ctx: PageContext = Depends(signed_in)) -> Response:
+def referral_page(referral_id: RecordId, ctx: PageContext = Depends(signed_in)) -> Response:
     return render_referral(ctx, referral_id)
 
 
 @router.post("/referrals/{referral_id}/actions/{action}", response_class=HTMLResponse)
-def referral_action(referral_id: int, action: str, ctx: PageContext = Depends(signed_in),
+def referral_action(referral_id: RecordId, action: str, ctx: PageContext = Depends(signed_in),
                     form: FormData = Depends(checked_form)) -> Response:
     """Accept, reject, start, hold, resume, complete, fail (the agency) or cancel (the sender)."""
     back = safe_next(form.get("next"), f"{PREFIX}/referrals/{referral_id}").split("?")[0]

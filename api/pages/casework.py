@@ -42,6 +42,7 @@ from api.pages.common import (
 from api.pages.context import PageContext
 from api.pages.fmt import due_status, fmt_date, parse_day
 from api.pages.forms import CHILD_CHOICES, DOMAINS, SERVICES, FieldSpec, case_form, payload_from_form, referral_form
+from api.schemas import RecordId  # bounded: a larger number names no record (not found, not a 500)
 from api.scope import child_condition, record_reads, unit_condition
 from engine.audit import timeline
 from engine.cases import open_case, transition_case
@@ -225,7 +226,7 @@ def register_submit(ctx: PageContext = Depends(caseworker), form: FormData = Dep
 
 
 @router.post("/children/{child_id}/cases")
-def open_case_submit(child_id: int, ctx: PageContext = Depends(caseworker),
+def open_case_submit(child_id: RecordId, ctx: PageContext = Depends(caseworker),
                      form: FormData = Depends(checked_form)) -> Response:
     """A new report about a child already registered."""
     try:
@@ -358,12 +359,12 @@ def render_case(ctx: PageContext, case_id: int, *, error: str | None = None, sta
 
 
 @router.get("/cases/{case_id}", response_class=HTMLResponse)
-def case_page(case_id: int, ctx: PageContext = Depends(caseworker)) -> Response:
+def case_page(case_id: RecordId, ctx: PageContext = Depends(caseworker)) -> Response:
     return render_case(ctx, case_id)
 
 
 @router.post("/cases/{case_id}/actions/{action}", response_class=HTMLResponse)
-def case_action(case_id: int, action: str, ctx: PageContext = Depends(caseworker),
+def case_action(case_id: RecordId, action: str, ctx: PageContext = Depends(caseworker),
                 form: FormData = Depends(checked_form)) -> Response:
     """One transition: the form's fields become the payload, the engine decides; a refusal changes nothing."""
     try:
@@ -378,7 +379,7 @@ def case_action(case_id: int, action: str, ctx: PageContext = Depends(caseworker
 
 
 @router.post("/cases/{case_id}/referrals", response_class=HTMLResponse)
-def create_referral_submit(case_id: int, ctx: PageContext = Depends(caseworker),
+def create_referral_submit(case_id: RecordId, ctx: PageContext = Depends(caseworker),
                            form: FormData = Depends(checked_form)) -> Response:
     try:
         with transaction(ctx.engine) as s:

@@ -34,6 +34,7 @@ from api.pages.common import (
 )
 from api.pages.context import PageContext
 from api.pages.fmt import fmt_date, fmt_datetime, parse_day
+from api.schemas import RecordId
 from engine.db import transaction
 from engine.errors import DomainError, InvalidInput
 from engine.models import Agency, Escalation, Unit
@@ -263,7 +264,7 @@ def make_report(ctx: PageContext = Depends(supervisor), form: FormData = Depends
 
 
 @router.get("/reports/{report_id}/download")
-def download_report(report_id: int, ctx: PageContext = Depends(supervisor), format: str = "xlsx") -> Response:
+def download_report(report_id: RecordId, ctx: PageContext = Depends(supervisor), format: str = "xlsx") -> Response:
     if format not in MEDIA_TYPES:
         raise not_found(ctx)
     try:

@@ -17,7 +17,7 @@ def running_app(
 ) -> Iterator[str]:
     """Serve the app on a free port; yields its base URL and stops it afterwards."""
     container = Container(Settings(database_url=database_url, environment=environment,
-                                   secret_key="e2e-test-secret-key-0123456789"))
+                                   secret_key="e2e-test-secret-key-0123456789-abcdef"))
     try:
         with live_server(container) as base:
             yield base
