@@ -67,9 +67,12 @@ def deliver_notifications(
 ) -> dict[str, int]:
     """Write the day's digests, then deliver due rows in chunks; the summed counts."""
     when = now or utcnow()
+    started = utcnow()
     totals: dict[str, int] = {"digests": digest_task(when)}
     for _ in range(max_chunks):
-        counts = deliver_chunk(when, batch, concurrency)
+        # Each chunk claims at its own time: a chunk dated at the run's start would look stale (claim_timeout) to
+        # the next scheduled run once this one has been sending for a while, and be sent a second time.
+        counts = deliver_chunk(when + max(utcnow() - started, timedelta(0)), batch, concurrency)
         for key, value in counts.items():
             totals[key] = totals.get(key, 0) + value
         if counts["claimed"] < batch:

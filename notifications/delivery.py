@@ -31,7 +31,7 @@ from sqlmodel import Session, col
 from engine.db import transaction, utcnow
 from engine.models import Agency, Case, DeliveryAttempt, Outbox, Referral
 from engine.outbox import case_context, referral_context
-from notifications.recipients import Recipient, is_email, resolve, with_dedupe_header
+from notifications.recipients import Recipient, is_email, resolve, scheme_of, with_dedupe_header
 from notifications.render import render
 from notifications.smtp_tuning import install as install_smtp_tuning
 
@@ -88,6 +88,7 @@ class Job:
     urls: tuple[str, ...]
     language: str
     done_channels: frozenset[str]
+    languages: dict[str, str] = field(default_factory=dict)  # an address whose reader's language differs
 
 
 Sender = Callable[[str, str, str], tuple[bool, str | None]]
@@ -131,7 +132,17 @@ def claim(db: Engine, now: datetime, *, batch: int = 100, policy: RetryPolicy | 
 
 @lru_cache(maxsize=4096)
 def channel_label(url: str) -> str:
-    """How the log names an address without its secrets: 'email:a@b.vn', else apprise's privacy URL."""
+    """How the log names an address without its secrets: 'email:a@b.vn', else apprise's privacy URL.
+
+    Never raises: an address that cannot even be parsed (a typo in an agency's ``notify_urls``, say
+    ``json://[host``) is named by its scheme alone, and its send fails like any other."""
+    try:
+        return _channel_label(url)
+    except Exception:  # urlsplit raises ValueError on such addresses; so may a plugin's parser
+        return (scheme_of(url) or "invalid") + "://?"
+
+
+def _channel_label(url: str) -> str:
     if is_email(url):
         to = parse_qs(urlsplit(url).query).get("to", [""])[0]
         return f"email:{to}" if to else "email:" + (urlsplit(url).hostname or "")
@@ -159,16 +170,18 @@ def send_job(job: Job, base_url: str, sender: Sender = apprise_send) -> Outcome:
     if not job.urls:
         return Outcome(error="no address for this recipient")
     outcome = Outcome()
-    rendered: dict[bool, tuple[str, str]] = {}
+    rendered: dict[tuple[bool, str], tuple[str, str]] = {}
     for url in job.urls:
         channel = channel_label(url)
         if channel in job.done_channels:
             continue
         short = not is_email(url)
-        if short not in rendered:
-            rendered[short] = render(row.template, job.language, row.context, short=short, base_url=base_url)
-        title, body = rendered[short]
+        language = job.languages.get(url) or job.language  # each reader in their own language
         try:
+            if (short, language) not in rendered:
+                rendered[short, language] = render(row.template, language, row.context, short=short,
+                                                   base_url=base_url)
+            title, body = rendered[short, language]
             ok, error = sender(with_dedupe_header(url, row.dedupe_key), title, body)
         except Exception as exc:  # a plugin bug must not kill the batch; it is a failed try like any other
             ok, error = False, f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH]
@@ -232,15 +245,18 @@ def prepare_jobs(db: Engine, rows: list[Claimed], smtp_url: str | None) -> list[
         for row in rows:
             language = row.language
             urls = tuple(row.addresses)
+            languages: dict[str, str] = {}
             if not urls:
                 key = (row.recipient_kind, row.recipient_ref)
                 if key not in cache:
                     cache[key] = resolve(session, row.recipient_kind, row.recipient_ref, smtp_url)
                 urls = cache[key].urls
-                if row.recipient_kind == "unit_role" and cache[key].language:
+                if row.recipient_kind == "unit_role":
+                    # several people of a role may read different languages: each address gets its reader's
                     language = cache[key].language or language
+                    languages = {u: lang for u, lang in zip(urls, cache[key].url_languages, strict=False) if lang}
             row.context = _complete_context(session, row.context)
-            jobs.append(Job(row, urls, language, frozenset(done_by_row.get(row.id, ()))))
+            jobs.append(Job(row, urls, language, frozenset(done_by_row.get(row.id, ())), languages))
         return jobs
 
 
@@ -294,7 +310,11 @@ def deliver_due(
             with transaction(db) as session:
                 for future in done:
                     job = pending.pop(future)
-                    counts[mark(session, job.row, future.result(), now, policy)] += 1
+                    try:
+                        outcome = future.result()
+                    except Exception as exc:  # never leave the batch unmarked: it would be sent again and again
+                        outcome = Outcome(error=f"{type(exc).__name__}: {exc}"[:MAX_ERROR_LENGTH])
+                    counts[mark(session, job.row, outcome, now, policy)] += 1
     return counts
 
 
@@ -307,10 +327,16 @@ def deliver_all(
     max_rounds: int = 50,
     **options: Any,
 ) -> dict[str, int]:
-    """Run ``deliver_due`` until nothing due is left (or ``max_rounds``); summed counts."""
+    """Run ``deliver_due`` until nothing due is left (or ``max_rounds``); summed counts.
+
+    A given ``now`` (a simulated time, or the start of a scheduled run) moves on with the clock from one chunk to
+    the next: a chunk's claim is dated when it is made, so that another worker never takes a long round's fresh
+    claims for stale ones (``claim_timeout``) and sends them a second time."""
     total: dict[str, int] = {}
+    started = utcnow()
     for _ in range(max_rounds):
-        counts = deliver_due(db, now, batch=batch, concurrency=concurrency, **options)
+        at = now if now is None or not total else now + max(utcnow() - started, timedelta(0))
+        counts = deliver_due(db, at, batch=batch, concurrency=concurrency, **options)
         for key, value in counts.items():
             total[key] = total.get(key, 0) + value
         if counts["claimed"] < batch:

@@ -57,6 +57,7 @@ def build_digests(session: Session, now: datetime, *, digest_hour: int = DIGEST_
         overdue = session.exec(
             select(Referral).join(Deadline, col(Deadline.referral_id) == col(Referral.id))
             .where(col(Referral.agency_code) == agency.code, col(Deadline.closed_at).is_(None),
+                   col(Deadline.paused_at).is_(None),  # a clock stopped on hold is not late (as the sweep)
                    col(Deadline.due_at) < now)
             .distinct().order_by(col(Referral.id))
         ).all()

@@ -27,6 +27,7 @@ HEADER_SCHEMES = ("json", "jsons", "form", "forms", "xml", "xmls")
 class Recipient:
     urls: tuple[str, ...]
     language: str | None  # None: keep the row's language
+    url_languages: tuple[str | None, ...] = ()  # the reader's language of each of ``urls``, when known
 
 
 def scheme_of(url: str) -> str:
@@ -97,5 +98,8 @@ def _unit_role(session: Session, unit_code: str, role: str, smtp_url: str | None
         if found:
             languages = {language for _, language in found}
             language = languages.pop() if len(languages) == 1 else None
-            return Recipient(_emails([email for email, _ in found], smtp_url), language)
+            # one address per person, in the order found, each with its reader's language
+            readable = [(email, language) for email, language in found if email and email.strip()]
+            urls = _emails([email for email, _ in readable], smtp_url)
+            return Recipient(urls, language, tuple(lang for _, lang in readable) if urls else ())
     return Recipient((), None)

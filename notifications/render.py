@@ -7,6 +7,7 @@ Templates live in ``notifications/templates/<language>/<template>.j2``, each wit
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, date, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -22,6 +23,11 @@ LANGUAGES = ("vi", "en")
 DEFAULT_LANGUAGE = "vi"
 VIETNAM_TIME = ZoneInfo("Asia/Ho_Chi_Minh")
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
+# A person reads a message and opens its link in a browser: the pages live under /app (api.pages.common.PREFIX;
+# this room may not import api). Rows name the record ('/cases/7', '/referrals/3'); the link is its page.
+PAGES_PREFIX = "/app"
+PAGE_ALIASES = {"/referrals/inbox": "/inbox"}  # the agency's inbox page (the API's is /api/v1/referrals/inbox)
+API_REPORT_DOWNLOAD = re.compile(r"^/api/v1/reports/(\d+)/download(\?.*)?$")
 
 # Known referral reason and outcome codes; unknown codes are shown as they are.
 REASON_LABELS: dict[str, tuple[str, str]] = {
@@ -30,6 +36,7 @@ REASON_LABELS: dict[str, tuple[str, str]] = {
     "out_of_area": ("ngoài địa bàn phụ trách", "outside the area served"),
     "service_unavailable": ("dịch vụ tạm ngừng", "service unavailable"),
     "family_declined": ("gia đình không đồng ý", "family declined"),
+    "could_not_contact_family": ("không liên lạc được với gia đình", "could not contact the family"),
     "unreachable": ("không liên lạc được với gia đình", "family unreachable"),
     "other": ("lý do khác", "other reason"),
 }
@@ -93,6 +100,18 @@ def template_names() -> list[str]:
     return sorted(p.stem for p in (TEMPLATE_DIR / DEFAULT_LANGUAGE).glob("*.j2") if not p.stem.startswith("_"))
 
 
+def page_path(link_path: Any) -> str:
+    """The page a message's link opens: '/cases/7' -> '/app/cases/7', '/referrals/inbox' -> '/app/inbox', the API's
+    report download (it needs a bearer token a browser does not have) -> the page's download."""
+    path = "/" + str(link_path or "").lstrip("/")
+    report = API_REPORT_DOWNLOAD.match(path)
+    if report is not None:
+        return f"{PAGES_PREFIX}/reports/{report.group(1)}/download{report.group(2) or ''}"
+    if path == PAGES_PREFIX or path.startswith((PAGES_PREFIX + "/", "/api/")):
+        return path
+    return PAGES_PREFIX + PAGE_ALIASES.get(path, path)
+
+
 def _what(context: dict[str, Any]) -> tuple[str, str]:
     """What the reader is asked about, when the row does not say: the referred service or the case step."""
     if context.get("service_name_vi") or context.get("service_name_en"):
@@ -121,8 +140,7 @@ def render(
     what_vi, what_en = _what(context)
     values.setdefault("what_vi", what_vi)
     values.setdefault("what_en", what_en)
-    path = str(context.get("link_path") or "/")
-    values["link"] = (base_url or DEFAULT_BASE_URL).rstrip("/") + "/" + path.lstrip("/")
+    values["link"] = (base_url or DEFAULT_BASE_URL).rstrip("/") + page_path(context.get("link_path"))
     tmpl = environment().get_template(f"{language}/{template}.j2")
     ctx = tmpl.new_context(values)
     title = "".join(tmpl.blocks["title"](ctx)).strip()

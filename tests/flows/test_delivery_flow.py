@@ -57,6 +57,6 @@ def test_delivery_flow_sends_the_sweeps_escalations_once(
     delivered = dict(statuses).get("delivered", 0)
     assert counts["delivered"] == delivered == len(mails) >= 1
     assert {m.headers["X-Dedupe-Key"] for m in mails} <= set(written)
-    assert all(f"KN-{case_id:06d}" in m.body and "https://ketnoi.example.vn/cases/" in m.body for m in mails)
+    assert all(f"KN-{case_id:06d}" in m.body and "https://ketnoi.example.vn/app/cases/" in m.body for m in mails)
     assert deliver_notifications(now=when + timedelta(minutes=1))["claimed"] == 0
     assert len(mailbox.snapshot()) == len(mails)

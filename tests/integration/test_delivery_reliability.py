@@ -87,7 +87,7 @@ def test_escalation_arrives_at_the_webhook_in_vietnamese_with_link_and_dedupe_he
     assert post.headers["X-Dedupe-Key"] == key
     message = post.payload["message"]
     assert "báo cáo vượt cấp" in message and "quá hạn từ 09/03/2027 17:00" in message
-    assert f"{BASE_URL}/referrals/1" in message
+    assert f"{BASE_URL}/app/referrals/1" in message
     assert "KN-000001" in message and "T.V.M." in message
     assert post.payload["title"].startswith("[Kết Nối] Báo cáo vượt cấp")
     [row] = _rows(db)
@@ -261,7 +261,7 @@ def test_delivery_log_for_a_case_shows_recipient_channel_and_result(db: Engine, 
     [mail] = mailbox.snapshot()
     # The sweep's sparse context is completed at delivery: reference, initials, step, link.
     assert f"KN-{case_id:06d}" in mail.body and "T.V.M." in mail.body
-    assert "Đã tiếp nhận thông tin" in mail.body and f"{BASE_URL}/cases/{case_id}" in mail.body
+    assert "Đã tiếp nhận thông tin" in mail.body and f"{BASE_URL}/app/cases/{case_id}" in mail.body
     with transaction(db) as s:
         [entry] = delivery_log_for_case(s, case_id)
     assert (entry.template, entry.recipient_kind, entry.status) == ("overdue", "user", "delivered")
@@ -287,7 +287,7 @@ def test_a_user_who_reads_english_gets_english(db: Engine, mailbox: MailBox) -> 
     [mail] = mailbox.snapshot()
     assert mail.to == ["anna@example.org"]
     assert mail.subject == "[Kết Nối] Referral completed: KN-000009"
-    assert "Outcome: delivered partly" in mail.body and f"{BASE_URL}/referrals/9" in mail.body
+    assert "Outcome: delivered partly" in mail.body and f"{BASE_URL}/app/referrals/9" in mail.body
 
 
 def test_escalation_deliveries_count_each_rungs_notices_by_status(db: Engine) -> None:

@@ -76,7 +76,7 @@ def test_care_plan_awaiting_approval_reaches_the_supervisor_of_the_nearest_unit(
     [mail] = mailbox.snapshot()
     assert mail.to == ["binh@example.vn"]
     assert "Kế hoạch hỗ trợ chờ phê duyệt" in mail.subject
-    assert f"{BASE_URL}/cases/{case_id}" in mail.body
+    assert f"{BASE_URL}/app/cases/{case_id}" in mail.body
     assert "T.V.M." in mail.body and "Trần Văn Minh" not in mail.body
     assert "cannot walk" not in mail.body
 
@@ -100,7 +100,7 @@ def test_referral_request_reaches_the_agency_in_vietnamese_with_its_link(db: Eng
     assert "Yêu cầu chuyển gửi mới" in mail.subject
     assert "Phục hồi chức năng dựa vào cộng đồng" in mail.body
     assert "Hãy" in mail.body or "Việc cần làm" in mail.body
-    assert f"{BASE_URL}/referrals/{referral_id}" in mail.body
+    assert f"{BASE_URL}/app/referrals/{referral_id}" in mail.body
     assert f"KN-{case_id:06d}" in mail.body and "T.V.M." in mail.body
     assert mail.headers["X-Dedupe-Key"] == row.dedupe_key
     if row.context.get("due_at"):

@@ -102,7 +102,7 @@ def test_report_is_stored_announced_and_written_as_csv_and_json(db: Engine, tmp_
     assert notices[0].context["link_path"] == f"/api/v1/reports/{report_id}/download?format=xlsx"
     title, body = render("report_ready", "vi", notices[0].context, base_url="https://ketnoi.example.vn")
     assert title == "[Kết Nối] Báo cáo kỳ 2026-H1 đã sẵn sàng"
-    assert f"https://ketnoi.example.vn/api/v1/reports/{report_id}/download?format=xlsx" in body
+    assert f"https://ketnoi.example.vn/app/reports/{report_id}/download?format=xlsx" in body
 
     with csv_path.open(encoding="utf-8-sig", newline="") as handle:
         lines = list(csv.DictReader(handle))

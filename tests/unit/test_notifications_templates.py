@@ -43,7 +43,7 @@ def test_template_renders_what_to_do_by_when_and_the_link(template: str, languag
     assert title.startswith("[Kết Nối]")
     text = title + " " + body
     assert unicodedata.is_normalized("NFC", text)
-    link = BASE + ("/referrals/7")
+    link = BASE + "/app/referrals/7"  # the page (under /app), not a 404
     assert link in body
     assert any(word in body for word in ACTION_WORDS[language])
     assert "12/03/2027" in text  # dd/mm/yyyy
