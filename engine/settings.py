@@ -44,8 +44,6 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _fill_defaults_and_refuse_placeholders(self) -> Settings:
-        if not self.database_url:
-            self.database_url = f"sqlite:///{(self.data_dir / 'ketnoi.sqlite3').as_posix()}"
         if self.environment == "production" and self.password_hashing != "default":
             raise ValueError(
                 "KETNOI_PASSWORD_HASHING=fast-for-tests is refused in production / "
@@ -59,6 +57,15 @@ class Settings(BaseSettings):
                     f"({MIN_SECRET_LENGTH}+ characters) outside development / KETNOI_SECRET_KEY là giá trị mặc định "
                     f"hoặc quá ngắn; hãy đặt một khóa bí mật ngẫu nhiên ({MIN_SECRET_LENGTH} ký tự trở lên)"
                 )
+        if not self.database_url and self.environment == "production":
+            # PostgreSQL is the production store (the audit trail is append-only there); a SQLite file must be
+            # chosen by name, never fallen into because a variable was forgotten
+            raise ValueError(
+                "KETNOI_DATABASE_URL is not set; in production name the database (postgresql://...) / "
+                "chưa đặt KETNOI_DATABASE_URL; khi vận hành thật hãy chỉ rõ cơ sở dữ liệu (postgresql://...)"
+            )
+        if not self.database_url:
+            self.database_url = f"sqlite:///{(self.data_dir / 'ketnoi.sqlite3').as_posix()}"
         return self
 
     @property

@@ -75,7 +75,22 @@ def test_a_placeholder_secret_is_accepted_in_development(monkeypatch: pytest.Mon
 def test_a_real_secret_is_accepted_in_production(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KETNOI_ENVIRONMENT", "production")
     monkeypatch.setenv("KETNOI_SECRET_KEY", "d1f0c9b6a8e74b2f9a5c3e7d0b4a6f21")
+    monkeypatch.setenv("KETNOI_DATABASE_URL", "postgresql://ketnoi@db.example.vn:5432/ketnoi")
     assert Settings().environment == "production"
+
+
+def test_production_without_a_database_address_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No silent fall-back to the embedded SQLite file in production; an address given by name is kept."""
+    monkeypatch.setenv("KETNOI_ENVIRONMENT", "production")
+    monkeypatch.setenv("KETNOI_SECRET_KEY", "d1f0c9b6a8e74b2f9a5c3e7d0b4a6f21")
+    monkeypatch.delenv("KETNOI_DATABASE_URL", raising=False)
+    with pytest.raises(ValidationError, match="KETNOI_DATABASE_URL"):
+        Settings()
+    monkeypatch.setenv("KETNOI_DATABASE_URL", "sqlite:////srv/ketnoi/ketnoi.sqlite3")
+    assert Settings().database_url == "sqlite:////srv/ketnoi/ketnoi.sqlite3"
+    monkeypatch.setenv("KETNOI_ENVIRONMENT", "development")
+    monkeypatch.delenv("KETNOI_DATABASE_URL")
+    assert Settings().is_sqlite
 
 
 @pytest.mark.parametrize(("name", "value"), [("KETNOI_DEFAULT_LANGUAGE", "fr"), ("KETNOI_ENVIRONMENT", "staging")])
