@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import errno
 import json
+import re
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -16,12 +17,74 @@ from typing import Annotated, Any
 
 import typer
 from pydantic import ValidationError
+from sqlalchemy import exc as sa_exc
+from typer.core import TyperGroup
 
-from engine.errors import DomainError
+try:  # newer typer carries its own copy of click, and raises that copy's exceptions
+    from typer._click import exceptions as click_errors
+except ImportError:  # pragma: no cover - older typer runs on click itself
+    from click import exceptions as click_errors  # type: ignore[no-redef]
+
+from engine.errors import DomainError, NotFound
 from ketnoi.bootstrap import Container, build
 
+USAGE_VI = (  # click's English sentence → the same in Vietnamese (the quoted name is kept)
+    (re.compile(r"^Missing option (.+?)\.?$"), "thiếu tùy chọn bắt buộc {0}"),
+    (re.compile(r"^Missing argument (.+?)\.?$"), "thiếu đối số bắt buộc {0}"),
+    (re.compile(r"^Missing parameter:? (.+?)\.?$"), "thiếu tham số bắt buộc {0}"),
+    (re.compile(r"^No such option:? (\S+)"), "không có tùy chọn {0}"),
+    (re.compile(r"^No such command (\S+?)\. Did you mean (.+)\?$"), "không có lệnh {0}; có phải là {1}?"),
+    (re.compile(r"^No such command (\S+?)\.?$"), "không có lệnh {0}"),
+    (re.compile(r"^Invalid value for (.+?):"), "giá trị không hợp lệ cho {0}"),
+    (re.compile(r"^Got unexpected extra argument(?:s|\(s\))? \((.*)\)"), "thừa đối số ({0})"),
+    (re.compile(r"^Option (\S+) requires an argument"), "tùy chọn {0} cần một giá trị"),
+    (re.compile(r"^(\S+) option requires an argument"), "tùy chọn {0} cần một giá trị"),
+)
+
+
+def _usage_message_vi(english: str) -> str:
+    """What click says in English about a mistyped command line, said in Vietnamese."""
+    for pattern, vietnamese in USAGE_VI:
+        if found := pattern.match(english):
+            return vietnamese.format(*found.groups())
+    return "câu lệnh không hợp lệ"
+
+
+class BilingualGroup(TyperGroup):
+    """The ``ketnoi`` group: a mistyped command line is said in Vietnamese and English and exits with status 1,
+    like every other refusal (click would say it in English only and exit with 2)."""
+
+    def main(self, args: Sequence[str] | None = None, prog_name: str | None = None, complete_var: str | None = None,
+             standalone_mode: bool = True, windows_expand_args: bool = True, **extra: Any) -> Any:
+        def run(standalone: bool) -> Any:
+            return super(BilingualGroup, self).main(args, prog_name, complete_var, standalone, windows_expand_args,
+                                                    **extra)
+
+        if not standalone_mode:
+            return run(False)
+        try:
+            result = run(False)
+        except click_errors.NoArgsIsHelpError as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except click_errors.UsageError as error:
+            command = error.ctx.command_path if error.ctx is not None else "ketnoi"
+            english = error.format_message().strip()
+            vietnamese = _usage_message_vi(english)
+            typer.echo(f"Lỗi: {vietnamese}{'' if vietnamese.endswith('?') else '.'} Xem: {command} --help\n"
+                       f"Error: {english}{'' if english[-1:] in '.?' else '.'} See: {command} --help", err=True)
+            sys.exit(1)
+        except click_errors.ClickException as error:
+            error.show()
+            sys.exit(error.exit_code)
+        except typer.Abort:
+            typer.echo("Đã hủy / Aborted", err=True)
+            sys.exit(1)
+        sys.exit(result if isinstance(result, int) else 0)
+
+
 app = typer.Typer(help="Kết Nối — chuyển gửi hỗ trợ trẻ em khuyết tật / case referrals for children with "
-                  "disabilities.", no_args_is_help=True)
+                  "disabilities.", no_args_is_help=True, cls=BilingualGroup)
 db_app = typer.Typer(help="Lược đồ cơ sở dữ liệu / database schema (Alembic).", no_args_is_help=True)
 load_app = typer.Typer(help="Nạp dữ liệu tham chiếu từ tệp / load reference data from files.", no_args_is_help=True)
 user_app = typer.Typer(help="Người dùng / users.", no_args_is_help=True)
@@ -41,9 +104,26 @@ def fail(message: str) -> None:
     raise typer.Exit(1)
 
 
+BAD_URL = ("Lỗi cấu hình: KETNOI_DATABASE_URL không hợp lệ hoặc không được hỗ trợ ({name})\n"
+           "Configuration error: KETNOI_DATABASE_URL is invalid or not supported ({name}); use postgresql://... or "
+           "sqlite:///...")
+
+
+def _database_error(exc: sa_exc.SQLAlchemyError) -> str:
+    """A database failure in both languages, without its SQL, parameters or the URL's password."""
+    if isinstance(exc, sa_exc.OperationalError) and exc.statement is None:  # failed while connecting
+        lines = [line.strip() for line in str(exc.orig).strip().splitlines() if line.strip()]
+        reason = lines[0] if lines else type(exc.orig).__name__
+        return (f"Lỗi: không kết nối được cơ sở dữ liệu ({reason})\n"
+                f"Error: cannot connect to the database ({reason}); check KETNOI_DATABASE_URL")
+    name = type(exc.orig).__name__ if isinstance(exc, sa_exc.DBAPIError) else type(exc).__name__
+    return (f"Lỗi: cơ sở dữ liệu từ chối thao tác ({name}); không có gì thay đổi\n"
+            f"Error: the database refused the operation ({name}); nothing was changed")
+
+
 @contextmanager
 def plain_errors() -> Iterator[None]:
-    """Domain and validation errors become a plain message, never a traceback."""
+    """Domain, validation and database errors become a plain message, never a traceback."""
     try:
         yield
     except DomainError as exc:
@@ -51,15 +131,56 @@ def plain_errors() -> Iterator[None]:
     except ValidationError as exc:
         details = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         fail(f"Lỗi: dữ liệu không hợp lệ / Error: invalid input — {details}")
+    except sa_exc.ArgumentError as exc:  # includes an unknown dialect
+        fail(BAD_URL.format(name=type(exc).__name__))
+    except sa_exc.SQLAlchemyError as exc:
+        fail(_database_error(exc))
 
 
-def container() -> Container:
+def file_error(path: Path, exc: OSError) -> None:
+    reason = exc.strerror or type(exc).__name__
+    fail(f"Lỗi: không ghi được tệp «{path}» ({reason})\nError: cannot write the file '{path}' ({reason})")
+
+
+def _require_schema(c: Container) -> None:
+    """Refuse plainly, before anything is read or written, when ``ketnoi db upgrade`` has not been run."""
+    from alembic.runtime.migration import MigrationContext
+    from alembic.script import ScriptDirectory
+    from sqlalchemy.engine import make_url
+
+    from engine.schema import alembic_config
+
+    url = c.settings.database_url
+    missing = ("Lỗi: cơ sở dữ liệu chưa có lược đồ của phiên bản này; hãy chạy «ketnoi db upgrade» trước\n"
+               "Error: the database does not have this version's schema; run `ketnoi db upgrade` first")
+    try:
+        parsed = make_url(url)
+        if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:") \
+                and not Path(parsed.database).exists():
+            fail(missing)  # do not leave an empty database file behind
+        heads = set(ScriptDirectory.from_config(alembic_config(url)).get_heads())
+        with plain_errors(), c.db.connect() as conn:
+            current = set(MigrationContext.configure(conn).get_current_heads())
+    except (sa_exc.ArgumentError, ImportError) as exc:  # ImportError: the URL names a driver not installed
+        fail(BAD_URL.format(name=type(exc).__name__))
+        raise
+    if current != heads:
+        fail(missing)
+
+
+def container(*, schema: bool = True) -> Container:
+    """The composition root; with ``schema`` (every command but ``db upgrade``) the schema must be there."""
     with plain_errors():
         try:
-            return build()
+            built = build()
         except ValidationError as exc:
-            fail(f"Lỗi cấu hình / Configuration error: {exc.errors()[0]['msg']}")
+            error = exc.errors()[0]
+            setting = "".join(f"KETNOI_{str(part).upper()}: " for part in error["loc"][:1])
+            fail(f"Lỗi cấu hình / Configuration error: {setting}{error['msg']}")
             raise
+    if schema:
+        _require_schema(built)
+    return built
 
 
 def parse_when(value: str | None) -> datetime | None:
@@ -81,10 +202,14 @@ def db_upgrade() -> None:
     """Apply every migration to the configured database."""
     from engine.schema import upgrade
 
-    c = container()
+    c = container(schema=False)
     if c.settings.is_sqlite:
         c.settings.ensure_data_dir()
-    upgrade(c.settings.database_url)
+    try:
+        with plain_errors():
+            upgrade(c.settings.database_url)
+    except ImportError as exc:  # the URL names a driver that is not installed
+        fail(BAD_URL.format(name=type(exc).__name__))
     typer.echo("Đã cập nhật cơ sở dữ liệu / database is up to date")
 
 
@@ -101,12 +226,38 @@ def load_reference_cmd(
     from engine.reference import load_reference
 
     c = container()
-    with plain_errors(), transaction(c.db) as session:
-        counts = load_reference(session, directory)
+    try:
+        with plain_errors(), transaction(c.db) as session:
+            counts = load_reference(session, directory)
+    except OSError as exc:  # a file that cannot be read (a folder named units.csv, no permission...)
+        where = str(exc.filename or directory)
+        reason = exc.strerror or type(exc).__name__
+        fail(f"Lỗi: không đọc được «{where}» ({reason}); không nạp gì\n"
+             f"Error: cannot read '{where}' ({reason}); nothing was loaded")
     for table in counts.inserted:
         typer.echo(f"{table}: +{counts.inserted[table]} ~{counts.updated.get(table, 0)}")
     if not counts.changed:
         typer.echo("Không có thay đổi / nothing changed")
+
+
+LANGUAGES = ("vi", "en")
+
+
+def _check_user_input(login: str, language: str, email: str | None, full_name: str) -> None:
+    """The limits the API puts on a new user (api.schemas.UserCreate), said in both languages."""
+    problems: list[tuple[str, str]] = []
+    if not login.strip() or len(login) < 2 or len(login) > 128:
+        problems.append(("tên đăng nhập cần từ 2 đến 128 ký tự", "the login must have 2 to 128 characters"))
+    if language not in LANGUAGES:
+        problems.append((f"ngôn ngữ phải là vi hoặc en, không phải «{language}»",
+                         f"the language must be vi or en, not '{language}'"))
+    if email is not None and (len(email) > 200 or "@" not in email.strip("@")):
+        problems.append((f"thư điện tử «{email}» không hợp lệ", f"'{email}' is not an email address"))
+    if len(full_name) > 200:
+        problems.append(("họ và tên dài quá 200 ký tự", "the full name is longer than 200 characters"))
+    if problems:
+        fail("Lỗi: Dữ liệu không hợp lệ: " + "; ".join(vi for vi, _ in problems) + "\n"
+             "Error: Invalid input: " + "; ".join(en for _, en in problems))
 
 
 @user_app.command("add", help=(
@@ -125,15 +276,22 @@ def user_add(
     from engine.db import transaction
     from engine.users import add_user
 
+    _check_user_input(login, language, email, full_name)
     if sys.stdin.isatty():
         password = typer.prompt("Mật khẩu / password", hide_input=True, confirmation_prompt=True)
     else:
-        password = sys.stdin.readline().rstrip("\n")
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) > 200:
+        fail("Lỗi: Dữ liệu không hợp lệ: mật khẩu dài quá 200 ký tự\n"
+             "Error: Invalid input: the password is longer than 200 characters")
     c = container()
     with plain_errors(), transaction(c.db) as session:
         user = add_user(session, login=login, password=password, role=role, unit_code=unit, agency_code=agency,
                         email=email, full_name=full_name, language=language)
     typer.echo(f"Đã thêm người dùng / user added: {user.login} ({user.role}, {user.unit_code})")
+
+
+MAX_RECORD_ID = 2**31 - 1  # record ids are 32-bit integers on PostgreSQL
 
 
 @case_app.command("timeline", help="In diễn biến của hồ sơ / print a case's timeline from its events.")
@@ -148,6 +306,8 @@ def case_timeline(
 
     c = container()
     with plain_errors(), transaction(c.db) as session:
+        if not 0 < case_id <= MAX_RECORD_ID:
+            raise NotFound(what=f"case {case_id}")
         case = get_case(session, case_id)
         events = timeline(session, case_id)
         rows: list[dict[str, Any]] = [
@@ -179,10 +339,15 @@ def directory_route(
     from dataclasses import asdict
 
     from engine.db import transaction
+    from engine.models import ServiceType, Unit
     from referrals.routing import candidates
 
     c = container()
     with plain_errors(), transaction(c.db) as session:
+        if session.get(Unit, commune) is None:
+            raise NotFound(what=f"unit {commune}")
+        if session.get(ServiceType, service) is None:
+            raise NotFound(what=f"service {service}")
         found = candidates(session, commune, service)
     if as_json:
         typer.echo(json.dumps([asdict(x) for x in found], ensure_ascii=False, indent=2))
@@ -209,7 +374,11 @@ def directory_export_hsds(
     if out is None:
         typer.echo(text)
     else:
-        out.write_text(text + "\n", encoding="utf-8")
+        try:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            file_error(out, exc)
         typer.echo(f"Đã ghi / written: {out}")
 
 
@@ -226,21 +395,36 @@ def report_indicators(
     announce: Annotated[bool, typer.Option(
         help="báo cho giám sát viên của đơn vị / also tell the unit's supervisors (report_ready)")] = False,
 ) -> None:
-    """Generate and store the indicator report of a unit and period, and write it to a file."""
+    """Generate and store the indicator report of a unit and period, and write it to a file.
+
+    The file is written before the report is committed: a file that cannot be written stores nothing. The whole
+    country (VN) is no unit of the database: its report is written to the file but not stored."""
     from engine.db import transaction
-    from supervision.reports import FORMATS, announce_report, file_name, generate_report, write_report
+    from supervision.overdue import NATIONAL
+    from supervision.reports import FORMATS, announce_report, build_report, file_name, generate_report, write_report
 
     if fmt not in FORMATS:
         fail(f"Định dạng không hỗ trợ / unsupported format: {fmt} ({', '.join(FORMATS)})")
+    national = unit == NATIONAL
+    if national and announce:
+        fail("Lỗi: báo cáo cả nước không được lưu nên không báo cho ai; bỏ --announce\n"
+             "Error: the whole country's report is not stored, so there is no one to tell; leave out --announce")
     c = container()
     with plain_errors(), transaction(c.db) as session:
-        report = generate_report(session, unit, period, plan_file=c.settings.plan_file)
-        if announce:
-            announce_report(session, report, base_url=c.settings.base_url)
-    with plain_errors():
-        path = write_report(report, output or Path(file_name(report, fmt)), fmt)
+        if national:
+            report = build_report(session, unit, period, plan_file=c.settings.plan_file)
+        else:
+            report = generate_report(session, unit, period, plan_file=c.settings.plan_file)
+            if announce:
+                announce_report(session, report, base_url=c.settings.base_url)
+        destination = output or Path(file_name(report, fmt))
+        try:
+            path = write_report(report, destination, fmt)
+        except OSError as exc:
+            file_error(destination, exc)  # leaves the transaction with an exception: the report is not stored
     data = report.content["indicators"]
-    typer.echo(f"{data['unit_name_vi']} — {data['period_label_vi']} (báo cáo / report #{report.id})")
+    stored = "không lưu / not stored" if report.id is None else f"báo cáo / report #{report.id}"
+    typer.echo(f"{data['unit_name_vi']} — {data['period_label_vi']} ({stored})")
     for item in data["indicators"]:
         value = item["value"]
         shown = "—" if value is None else (f"{value:.1%}" if item["kind"] == "share" else f"{value:g}")
@@ -272,8 +456,9 @@ def report_overdue(
         return
     buckets = "  ".join(f"{name}: {count}" for name, count in audit.buckets.items())
     typer.echo(f"Quá hạn / overdue at {audit.as_of.isoformat()}: {audit.total}  ({buckets})")
-    for grouping in ("agency", "unit", "step"):
-        typer.echo(f"— {grouping}")
+    for grouping, heading in (("agency", "theo cơ quan / by agency"), ("unit", "theo đơn vị / by unit"),
+                              ("step", "theo bước / by step")):
+        typer.echo(f"— {heading}")
         for group in audit.groups[grouping]:
             typer.echo(f"  {group.key or '-':14} {group.name_vi[:48]:48} {group.total:6}  leo thang / escalations "
                        f"{group.escalations}")
@@ -355,7 +540,7 @@ def worker_cmd() -> None:
     "Prefect schedules beside it; --demo prints the demo sign-ins."))
 def serve_cmd(
     host: Annotated[str, typer.Option(help="địa chỉ lắng nghe / address to listen on")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="cổng lắng nghe / port to listen on")] = 8000,
+    port: Annotated[int, typer.Option(min=1, max=65535, help="cổng lắng nghe / port to listen on")] = 8000,
     demo: Annotated[bool, typer.Option(
         "--demo", help="nạp tỉnh thử nghiệm, người dùng và hồ sơ mẫu trước / load the demo province, its users and "
         "cases first")] = False,
@@ -367,7 +552,7 @@ def serve_cmd(
     """Serve the API (uvicorn) with the Prefect schedules beside it; --demo prints the demo sign-ins."""
     from ketnoi.serve import check_port_free, serve
 
-    c = container()
+    c = container(schema=not demo)  # --demo applies the migrations itself
     try:
         check_port_free(host, port)  # before the demo is loaded or anything starts
         if demo:
@@ -377,9 +562,10 @@ def serve_cmd(
                 typer.echo(describe(load_demo(c), f"http://{host}:{port}"))
         serve(c, host=host, port=port, flows=flows, workers=workers)
     except OSError as exc:
-        if exc.errno != errno.EADDRINUSE:
-            raise
-        fail(f"Lỗi: cổng {host}:{port} đang được dùng / Error: port {host}:{port} is already in use")
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"Lỗi: cổng {host}:{port} đang được dùng / Error: port {host}:{port} is already in use")
+        reason = exc.strerror or type(exc).__name__
+        fail(f"Lỗi: không lắng nghe được ở {host}:{port} ({reason})\nError: cannot listen on {host}:{port} ({reason})")
 
 
 def main() -> None:

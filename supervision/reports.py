@@ -33,6 +33,7 @@ from supervision.periods import parse_period, scheduled_period
 FORMATS = ("xlsx", "csv", "json")
 REPORT_VERSION = 1
 PERCENT = "0.0%"
+REPORT_ZONE = ZoneInfo("Asia/Ho_Chi_Minh")  # the zone the periods' days are counted in (supervision.periods)
 HEADER_FONT = Font(bold=True)
 HEADER_FILL = PatternFill("solid", fgColor="DDEBF7")
 
@@ -64,19 +65,28 @@ SUMMARY_HEADERS = ("Mã chỉ tiêu", "Chỉ tiêu", "Tử số", "Mẫu số", 
                    "Đạt mục tiêu")
 
 
-def generate_report(
+def build_report(
     session: Session, unit_code: str, period: str, *, now: datetime | None = None, plan_file: Path | None = None
 ) -> Report:
-    """Compute the indicators and the overdue audit (at the period's end, or now if sooner) and store them."""
+    """Compute the indicators and the overdue audit (at the period's end, or now if sooner), not stored.
+
+    The whole country (``VN``) is no row of ``unit``: its report can be built and written, never stored."""
     now = now or utcnow()
     chosen = parse_period(period)
     indicators = compute_indicators(session, unit_code=unit_code, period=chosen, plan_file=plan_file, now=now)
     as_of = min(chosen.end, now)
     audit = overdue_audit(session, within_unit=unit_code, as_of=as_of, group_by=("agency", "unit"))
-    report = Report(
+    return Report(
         unit_code=unit_code, period=chosen.label, generated_at=now,
         content={"version": REPORT_VERSION, "indicators": indicators.as_dict(), "overdue": audit.as_dict()},
     )
+
+
+def generate_report(
+    session: Session, unit_code: str, period: str, *, now: datetime | None = None, plan_file: Path | None = None
+) -> Report:
+    """Compute the indicators and the overdue audit (at the period's end, or now if sooner) and store them."""
+    report = build_report(session, unit_code, period, now=now, plan_file=plan_file)
     session.add(report)
     session.flush()
     return report
@@ -149,6 +159,11 @@ def _value_format(kind: str) -> str:
     return PERCENT if kind == "share" else ("0.0" if kind == "days" else "0")
 
 
+def _local(moment: str) -> datetime:
+    """An ISO time of the report as a naive datetime in Vietnam's time, which Excel shows as it is."""
+    return datetime.fromisoformat(moment).astimezone(REPORT_ZONE).replace(tzinfo=None)
+
+
 def write_xlsx(report: Report, path: Path | str) -> Path:
     content = report.content
     data, overdue = content["indicators"], content["overdue"]
@@ -212,8 +227,9 @@ def write_xlsx(report: Report, path: Path | str) -> Path:
         ("Kỳ báo cáo", f"{data['period_label_vi']} ({data['period']})"),
         ("Từ ngày", date.fromisoformat(data["first_day"])),
         ("Đến ngày", date.fromisoformat(data["last_day"])),
-        ("Thời điểm lập", datetime.fromisoformat(data["generated_at"]).replace(tzinfo=None)),
-        ("Số liệu quá hạn tính đến (UTC)", datetime.fromisoformat(overdue["as_of"]).replace(tzinfo=None)),
+        # Excel keeps no time zone: both times in Vietnam's, as the periods' days are, and the heading says so
+        ("Thời điểm lập (giờ Việt Nam)", _local(data["generated_at"])),
+        ("Số liệu quá hạn tính đến (giờ Việt Nam)", _local(overdue["as_of"])),
         ("Căn cứ mục tiêu", data["plan_source_vi"]),
         ("Mã báo cáo", report.id),
     ):
