@@ -2,13 +2,16 @@
 
 The first successful response (status and body) is stored in ``IdempotencyRecord`` in the same transaction
 as the change it answers, so a replay by the same user with the same key returns that response and changes
-nothing. The request's fingerprint (method, path, body hash) is kept with it: the same key sent with another
-path or body is refused (422). Refusals are not stored: nothing changed, so sending again is harmless.
+nothing. The request's fingerprint (path and a keyed hash of the body: HMAC with the server's secret, so that a
+body holding a password cannot be guessed back from it) is kept with it: the same key sent with another path or
+body is refused (422). Refusals are not stored: nothing changed, so sending again is harmless. Records are
+deleted after a day (``engine.retention``): a stored response may hold a child's record.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import re
 from dataclasses import dataclass
@@ -20,7 +23,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.responses import JSONResponse
 from sqlmodel import Session
 
-from api.deps import CurrentUser, DbSession
+from api.deps import ContainerDep, CurrentUser, DbSession
 from api.problems import ApiProblem
 from engine.db import utcnow
 from engine.models import IdempotencyRecord
@@ -54,16 +57,17 @@ class Idempotency:
     key: str | None
     path: str
     body: bytes
+    secret: bytes = b""
 
     @cached_property
     def fingerprint(self) -> str:
-        """The request's path and the hash of its canonical JSON body; computed only when a key needs it."""
+        """The request's path and the keyed hash of its canonical JSON body; computed only when a key needs it."""
         try:
             canonical = (json.dumps(json.loads(self.body), sort_keys=True, separators=(",", ":")).encode()
                          if self.body else b"")
         except ValueError:
             canonical = self.body
-        return f"{self.path}#sha256={hashlib.sha256(canonical).hexdigest()}"
+        return f"{self.path}#hmac-sha256={hmac.new(self.secret, canonical, hashlib.sha256).hexdigest()}"
 
     def replay(self) -> JSONResponse | None:
         """The stored response for this key, or None when the key is new (or absent)."""
@@ -103,6 +107,7 @@ async def get_idempotency(
     request: Request,
     session: DbSession,
     user: CurrentUser,
+    container: ContainerDep,
     body: Annotated[bytes, Depends(_request_body)],
     idempotency_key: Annotated[str | None, Header(
         description="A unique key per intended change (e.g. a UUID); a replay returns the first response",
@@ -111,7 +116,8 @@ async def get_idempotency(
     assert user.id is not None
     # the query is part of what is asked (POST /reports?unit=19&period=2026 has no body)
     path = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-    return Idempotency(session=session, user_id=user.id, key=idempotency_key or None, path=path, body=body)
+    return Idempotency(session=session, user_id=user.id, key=idempotency_key or None, path=path, body=body,
+                       secret=container.settings.secret_key.encode())
 
 
 Idem = Annotated[Idempotency, Depends(get_idempotency)]

@@ -369,7 +369,7 @@ class IdempotencyRecord(SQLModel, table=True):
     status_code: int
     body: str
     location: str | None = None  # the first response's Location header, replayed with it
-    created_at: datetime = ts_field(nullable=False, default_now=True)
+    created_at: datetime = ts_field(nullable=False, default_now=True, index=True)  # purged after a day (retention)
 
 
 class LoginAttempt(SQLModel, table=True):

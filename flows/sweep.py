@@ -12,6 +12,9 @@ costs a visit to the heap (about 0.3 s for 30,000 of them at national scale, whe
 nothing to do should take well under 0.1 s). Autovacuum would get there eventually (and it may be off);
 this does it at once, for one table, and refreshes its statistics. A VACUUM cannot run inside a
 transaction, hence here and not in ``engine.sweep``; it takes no lock that blocks readers or writers.
+
+The scheduled flow then deletes what has outlived its retention (``engine.retention``: stored idempotent
+responses after a day), by the real clock: ``ketnoi sweep --now`` in the future must not purge today's.
 """
 
 from __future__ import annotations
@@ -50,9 +53,20 @@ def sweep_task(now: datetime) -> dict[str, int]:
 
     container = build()
     try:
-        return sweep_once(container.db, now, container.settings.sweep_shards)
+        counts = sweep_once(container.db, now, container.settings.sweep_shards)
+        purge_after_sweep(container.db)
+        return counts
     finally:
         container.dispose()
+
+
+def purge_after_sweep(db: Engine) -> dict[str, int]:
+    """What has outlived its retention (``engine.retention``), by the real clock, never a simulated ``now``."""
+    from engine.db import transaction
+    from engine.retention import purge_expired
+
+    with transaction(db) as session:
+        return purge_expired(session, utcnow())
 
 
 @flow(name="sweep-deadlines", description="Escalation ladders: fire every rung whose time has come, once.")

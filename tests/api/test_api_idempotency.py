@@ -3,9 +3,15 @@ is refused."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+
+import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
+from engine.db import transaction
+from engine.models import IdempotencyRecord
 from tests.api.conftest import CHILD, People, open_case, register, snapshot
 
 
@@ -64,3 +70,17 @@ def test_a_refusal_is_not_stored(client: TestClient, people: People) -> None:
     assert refused.status_code == 422
     fixed = client.post("/api/v1/children", json={**CHILD, "commune_code": "99999"}, headers=headers)
     assert fixed.status_code == 422  # ran again (nothing was stored), refused again for the same reason
+
+
+def test_the_fingerprint_of_a_body_with_a_password_is_keyed(client: TestClient, people: People,
+                                                             engine_: Engine) -> None:
+    body = {"login": "moi@19", "password": "mot-mat-khau-dai-123", "role": "caseworker", "unit_code": "19"}
+    created = client.post("/api/v1/users", json=body, headers={**people["admin"], "Idempotency-Key": "u-1"})
+    assert created.status_code == 201, created.text
+    with transaction(engine_) as s:
+        stored = s.execute(sa.select(IdempotencyRecord.path).where(IdempotencyRecord.key == "u-1")).scalar_one()
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
+    assert stored.startswith("/api/v1/users#hmac-sha256=")
+    assert hashlib.sha256(canonical).hexdigest() not in stored
+    replay = client.post("/api/v1/users", json=body, headers={**people["admin"], "Idempotency-Key": "u-1"})
+    assert replay.status_code == 201 and replay.headers.get("Idempotent-Replayed") == "true"
