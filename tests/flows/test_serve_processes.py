@@ -279,7 +279,15 @@ def test_serve_with_two_api_processes_answers_and_stops_cleanly(tmp_path: Path, 
             request = urllib.request.Request(f"{base}/api/v1/cases", headers={"Authorization": f"Bearer {token}"})
             with urllib.request.urlopen(request, timeout=10) as resp:
                 assert resp.status == 200 and json.load(resp)
+        search = urllib.request.Request(f"{base}/api/v1/children?q=tran%20van%20minh",
+                                        headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(search, timeout=10) as resp:
+            assert resp.status == 200
         _stop_and_check(serve, tree)
+        assert serve.stdout is not None
+        logged = serve.stdout.read().decode()
+        # the access log has the request, without the child's name from the query string
+        assert "GET /api/v1/children?… HTTP/1.1" in logged and "tran" not in logged, logged[-2000:]
     finally:
         for pid in tree | descendant_pids(tree):
             with contextlib.suppress(ProcessLookupError):
