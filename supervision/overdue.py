@@ -27,6 +27,7 @@ from engine.errors import InvalidInput, NotFound, TransitionRefused
 from engine.i18n import both
 from engine.machine import Actor
 from engine.models import Agency, Case, Deadline, Escalation, Event, Referral, ServiceDomain, Unit
+from engine.policy import clock_label
 from engine.settings import get_settings
 from engine.tasks import open_task
 from engine.text import nfc
@@ -246,7 +247,9 @@ def _named_groups(session: Session, grouping: str, sums: dict[str | None, dict[s
     elif grouping == "domain":
         stmt3 = sa.select(col(ServiceDomain.code), col(ServiceDomain.name_vi), col(ServiceDomain.name_en))
         names = {code: (vi, en, None, 0) for code, vi, en in session.execute(stmt3)}
-    elif grouping != "step":
+    elif grouping == "step":
+        names = {code: (*clock_label(code), None, 0) for code in codes}
+    else:
         raise InvalidInput(detail=both(f"group_by phải thuộc {', '.join(GROUPINGS)}",
                                          f"group_by must be among {', '.join(GROUPINGS)}"))
     groups = []

@@ -19,6 +19,7 @@ from api.pages.common import (
     PREFIX,
     PageRoute,
     checked_form,
+    clock_name,
     delivery_rows,
     form_int,
     name_of,
@@ -68,7 +69,7 @@ def render_referral(ctx: PageContext, referral_id: int, *, error: str | None = N
             if view.paused_at is not None:
                 css, words = "paused", ctx.t("page.time.paused")
             due.append({"css": css, "status": words, "due_at": view.due_at,
-                        "label": state_label("referral", view.policy_key.split(".", 1)[-1], ctx.lang)})
+                        "label": clock_name(view.policy_key, ctx.lang)})
         values: dict[str, Any] = {
             "referral": referral, "case": case, "child_initials": initials(child.full_name) if child else "",
             "agency": name_of(agency, ctx.lang) if agency else referral.agency_code,

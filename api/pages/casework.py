@@ -19,6 +19,7 @@ from api.pages.common import (
     PageRoute,
     action_label,
     checked_form,
+    clock_name,
     delivery_rows,
     form_int,
     form_text,
@@ -283,7 +284,7 @@ def timeline_entries(s: Session, ctx: PageContext, events: list[Event]) -> list[
 def _deadline_rows(s: Session, ctx: PageContext, case: Case) -> list[dict[str, Any]]:
     rows = []
     for view in deadlines_of_case(s, case.id or 0, ctx.now, include_referrals=True, open_only=True):
-        label = state_label("referral" if view.referral_id else "case", view.policy_key.split(".", 1)[-1], ctx.lang)
+        label = clock_name(view.policy_key, ctx.lang)
         if view.referral_id:
             label = f"REF-{view.referral_id}: {label}"
         css, words = due_status(view.due_at, ctx.now, ctx.lang)

@@ -28,6 +28,7 @@ from api.pages.security import LANGUAGE_COOKIE, csrf_matches
 from api.scope import case_condition, referral_condition
 from engine.i18n import translate
 from engine.models import Agency, Case, Referral, Unit, User
+from engine.policy import clock_label
 from engine.states import CASE_MACHINE, STEP_LABELS
 from engine.users import actor_of
 from notifications.log import DeliveryLogEntry
@@ -223,6 +224,11 @@ def state_label(entity: str, state: str | None, lang: str) -> str:
     if entity == "referral":
         return pick(STATE_LABELS.get(state), lang, state)
     return pick(STEP_LABELS.get(state), lang, state)
+
+
+def clock_name(policy_key: str, lang: str) -> str:
+    """What a deadline waits for, by its policy key (``case.reported.urgent``: the step, urgent)."""
+    return pick(clock_label(policy_key), lang, policy_key)
 
 
 def task_label(kind: str, referral: bool, lang: str) -> str:

@@ -22,6 +22,7 @@ from api.pages.common import (
     SUPERVISOR_ROLES,
     PageRoute,
     checked_form,
+    clock_name,
     form_text,
     message_page,
     name_of,
@@ -29,7 +30,6 @@ from api.pages.common import (
     render,
     roles,
     see_other,
-    state_label,
     translated,
 )
 from api.pages.context import PageContext
@@ -117,8 +117,7 @@ def _overdue_rows(s: Session, ctx: PageContext, found: list[OverdueItem], when: 
         ]
         rows.append({
             "item": item, "unit": name_of(unit, ctx.lang) if unit else item.unit_code,
-            "what": state_label("referral" if item.referral_id else "case", item.policy_key.split(".", 1)[-1],
-                                ctx.lang),
+            "what": clock_name(item.policy_key, ctx.lang),
             "agency": name_of(agency, ctx.lang) if agency else ctx.t("page.overdue.case_steps"),
             "late": ctx.t("page.overdue.days_late", n=item.days_late), "escalations": escalations,
             "notes": [{"at": n.at, "reason_found": n.payload.get("reason_found"),

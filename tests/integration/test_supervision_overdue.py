@@ -111,6 +111,9 @@ def test_audit_on_past_days_matches_what_was_overdue_then(db: Engine) -> None:
     assert units == {DEMO_PROVINCE: 2, COMMUNE_A: 1, COMMUNE_B: 1}
     assert {g.key: g.total for g in feb.groups["domain"]} == {"health": 1, "education": 1}
     assert {g.key: g.total for g in feb.groups["step"]} == {"referral.requested": 1, "referral.accepted": 1}
+    # each clock is named by what it waits for, in both languages (not by its policy key)
+    assert {g.key: (g.name_vi, g.name_en) for g in feb.groups["step"]} == {
+        "referral.requested": ("Đã gửi, chờ tiếp nhận", "Requested"), "referral.accepted": ("Đã tiếp nhận", "Accepted")}
     agency_names = {g.key: g.name_vi for g in feb.groups["agency"]}
     assert agency_names["TYT-05443"] == "Trạm Y tế phường Phan Đình Phùng"
 
