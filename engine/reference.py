@@ -21,6 +21,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, SQLModel, col
 
 from engine.errors import ReferenceDataError
+from engine.i18n import both
 from engine.models import Agency, AgencyArea, AgencyService, ServiceDomain, ServiceType, Unit
 from engine.text import nfc
 
@@ -55,6 +56,22 @@ def national_units() -> Iterator[dict[str, Any]]:
         }
 
 
+# what a reference file may name that must exist: (Vietnamese, English) names, for "unknown ..." refusals
+KINDS = {"domain": ("lĩnh vực", "domain"), "unit": ("đơn vị", "unit"), "agency": ("cơ quan", "agency"),
+         "service": ("dịch vụ", "service"), "parent unit": ("đơn vị cấp trên", "parent unit"),
+         "supervising agency": ("cơ quan giám sát", "supervising agency")}
+
+
+def _refused(file: str, line: int, vi: str, en: str) -> ReferenceDataError:
+    """A refusal of ``file`` at ``line``, its reason in Vietnamese and English."""
+    return ReferenceDataError(file=file, line=line, reason=both(vi, en))
+
+
+def _unknown(file: str, line: int, kind: str, code: str) -> ReferenceDataError:
+    vi, en = KINDS[kind]
+    return _refused(file, line, f"không có {vi} «{code}»", f"unknown {en} '{code}'")
+
+
 def _rows(path: Path, required: Iterable[str], key: str | None = "code") -> Iterator[tuple[int, dict[str, str]]]:
     """CSV rows with their line numbers; a missing column, a repeated ``key`` or a non-UTF-8 file is refused."""
     raw = path.read_bytes()
@@ -62,34 +79,34 @@ def _rows(path: Path, required: Iterable[str], key: str | None = "code") -> Iter
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
-        raise ReferenceDataError(file=path.name, line=line, reason=f"not UTF-8 text ({exc.reason})") from exc
+        raise _refused(path.name, line, f"không phải văn bản UTF-8 ({exc.reason})",
+                       f"not UTF-8 text ({exc.reason})") from exc
     reader = csv.DictReader(io.StringIO(text, newline=""))
     first_seen: dict[str, int] = {}
     try:
         missing = [c for c in required if c not in (reader.fieldnames or [])]
         if missing:
-            raise ReferenceDataError(file=path.name, line=1, reason=f"missing column(s): {', '.join(missing)}")
+            raise _refused(path.name, 1, f"thiếu cột {', '.join(missing)}", f"missing column(s): {', '.join(missing)}")
         for row in reader:
             if None in row:
-                raise ReferenceDataError(file=path.name, line=reader.line_num, reason="too many fields")
+                raise _refused(path.name, reader.line_num, "thừa trường", "too many fields")
             clean = {k: nfc(v or "") for k, v in row.items()}
             if not any(clean.values()):
                 continue
             if key is not None and clean.get(key):
                 earlier = first_seen.setdefault(clean[key], reader.line_num)
                 if earlier != reader.line_num:
-                    raise ReferenceDataError(
-                        file=path.name, line=reader.line_num, reason=f"'{clean[key]}' repeats line {earlier}"
-                    )
+                    raise _refused(path.name, reader.line_num, f"«{clean[key]}» trùng với dòng {earlier}",
+                                   f"'{clean[key]}' repeats line {earlier}")
             yield reader.line_num, clean
     except csv.Error as exc:
-        raise ReferenceDataError(file=path.name, line=reader.line_num, reason=str(exc)) from exc
+        raise _refused(path.name, reader.line_num, f"lỗi CSV: {exc}", f"CSV error: {exc}") from exc
 
 
 def _need(file: str, line: int, row: dict[str, str], *names: str) -> None:
     for name in names:
         if not row.get(name):
-            raise ReferenceDataError(file=file, line=line, reason=f"'{name}' is empty")
+            raise _refused(file, line, f"«{name}» để trống", f"'{name}' is empty")
 
 
 def _list(value: str) -> list[str]:
@@ -103,7 +120,7 @@ def parse_reference(directory: Path | None, *, base: Path = DEFAULT_REFERENCE_DI
         ref.units[unit["code"]] = unit
     dirs = [base] if directory is None or Path(directory).resolve() == base else [base, Path(directory)]
     if directory is not None and not Path(directory).is_dir():
-        raise ReferenceDataError(file=str(directory), line=0, reason="not a folder")
+        raise _refused(str(directory), 0, "không phải thư mục", "not a folder")
     seen_units: dict[str, tuple[str, int]] = {}
     for folder in dirs:
         _parse_folder(folder, ref, seen_units)
@@ -122,7 +139,7 @@ def _parse_folder(folder: Path, ref: ReferenceSet, seen_units: dict[str, tuple[s
         for line, row in _rows(path, ("code", "domain", "name_vi", "name_en")):
             _need(path.name, line, row, "code", "domain", "name_vi", "name_en")
             if row["domain"] not in ref.domains:
-                raise ReferenceDataError(file=path.name, line=line, reason=f"unknown domain '{row['domain']}'")
+                raise _unknown(path.name, line, "domain", row["domain"])
             ref.services[row["code"]] = dict(row)
     path = folder / "units.csv"
     if path.exists():
@@ -141,14 +158,14 @@ def _parse_folder(folder: Path, ref: ReferenceSet, seen_units: dict[str, tuple[s
             _need(path.name, line, row, "code", "name_vi", "unit_code")
             status = row.get("status") or "active"
             if status not in AGENCY_STATUSES:
-                raise ReferenceDataError(
-                    file=path.name, line=line, reason=f"status '{status}' is not one of {', '.join(AGENCY_STATUSES)}"
-                )
+                raise _refused(path.name, line, f"trạng thái «{status}» không thuộc {', '.join(AGENCY_STATUSES)}",
+                               f"status '{status}' is not one of {', '.join(AGENCY_STATUSES)}")
             if row["unit_code"] not in ref.units:
-                raise ReferenceDataError(file=path.name, line=line, reason=f"unknown unit '{row['unit_code']}'")
+                raise _unknown(path.name, line, "unit", row["unit_code"])
             digest_text = (row.get("digest") or "").lower()
             if digest_text not in ("", "true", "false", "yes", "no", "1", "0"):
-                raise ReferenceDataError(file=path.name, line=line, reason=f"digest '{digest_text}' is not yes/no")
+                raise _refused(path.name, line, f"digest «{digest_text}» không phải yes/no",
+                               f"digest '{digest_text}' is not yes/no")
             ref.agencies[row["code"]] = {
                 "code": row["code"], "name_vi": row["name_vi"], "name_en": row.get("name_en") or "",
                 "kind": row.get("kind") or "", "unit_code": row["unit_code"],
@@ -163,18 +180,18 @@ def _parse_folder(folder: Path, ref: ReferenceSet, seen_units: dict[str, tuple[s
         for line, row in _rows(path, ("agency_code", "service_code"), key=None):
             _need(path.name, line, row, "agency_code", "service_code")
             if row["agency_code"] not in ref.agencies:
-                raise ReferenceDataError(file=path.name, line=line, reason=f"unknown agency '{row['agency_code']}'")
+                raise _unknown(path.name, line, "agency", row["agency_code"])
             if row["service_code"] not in ref.services:
-                raise ReferenceDataError(file=path.name, line=line, reason=f"unknown service '{row['service_code']}'")
+                raise _unknown(path.name, line, "service", row["service_code"])
             ref.agency_services.add((row["agency_code"], row["service_code"]))
     path = folder / "agency_areas.csv"
     if path.exists():
         for line, row in _rows(path, ("agency_code", "unit_code"), key=None):
             _need(path.name, line, row, "agency_code", "unit_code")
             if row["agency_code"] not in ref.agencies:
-                raise ReferenceDataError(file=path.name, line=line, reason=f"unknown agency '{row['agency_code']}'")
+                raise _unknown(path.name, line, "agency", row["agency_code"])
             if row["unit_code"] not in ref.units:
-                raise ReferenceDataError(file=path.name, line=line, reason=f"unknown unit '{row['unit_code']}'")
+                raise _unknown(path.name, line, "unit", row["unit_code"])
             ref.agency_areas.add((row["agency_code"], row["unit_code"]))
 
 
@@ -183,7 +200,7 @@ def _check_references(ref: ReferenceSet, seen_units: dict[str, tuple[str, int]])
         parent = unit["parent_code"]
         if parent is not None and parent not in ref.units:
             file, line = seen_units.get(code, ("units.csv", 0))
-            raise ReferenceDataError(file=file, line=line, reason=f"unknown parent unit '{parent}'")
+            raise _unknown(file, line, "parent unit", parent)
     for code in ref.units:  # no cycles: walking up always ends
         steps, cur = 0, code
         while cur is not None:
@@ -191,17 +208,15 @@ def _check_references(ref: ReferenceSet, seen_units: dict[str, tuple[str, int]])
             steps += 1
             if steps > 64:
                 file, line = seen_units.get(code, ("units.csv", 0))
-                raise ReferenceDataError(file=file, line=line, reason=f"unit '{code}' is inside a cycle")
+                raise _refused(file, line, f"đơn vị «{code}» nằm trong một vòng lặp",
+                               f"unit '{code}' is inside a cycle")
     for code, agency in ref.agencies.items():
         sup = agency["supervisor_code"]
         if sup is not None and sup not in ref.agencies:
-            raise ReferenceDataError(
-                file="agencies.csv", line=agency["_line"], reason=f"unknown supervising agency '{sup}'"
-            )
+            raise _unknown("agencies.csv", agency["_line"], "supervising agency", sup)
         if sup == code:
-            raise ReferenceDataError(
-                file="agencies.csv", line=agency["_line"], reason="an agency cannot supervise itself"
-            )
+            raise _refused("agencies.csv", agency["_line"], "một cơ quan không thể tự giám sát mình",
+                           "an agency cannot supervise itself")
 
 
 def unit_paths(units: dict[str, dict[str, Any]]) -> dict[str, tuple[str, int]]:

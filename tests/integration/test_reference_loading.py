@@ -160,6 +160,7 @@ def test_a_bad_file_is_refused_with_its_line_and_reason_and_nothing_is_loaded(
     assert reason in error.params["reason"]
     assert error.message("vi").startswith(f"{bad_file}, dòng {line}: ")
     assert error.message("en").startswith(f"{bad_file}, line {line}: ")
+    assert reason in error.message("en") and reason not in error.message("vi")  # the reason in each language
     after = table_contents(db)
     assert counts(after) == counts(before)
     assert after == before
