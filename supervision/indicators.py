@@ -120,6 +120,7 @@ class IndicatorReport:
     unit_name_en: str
     period: str
     period_label_vi: str
+    period_label_en: str
     first_day: date
     last_day: date
     generated_at: datetime
@@ -553,7 +554,8 @@ def compute_indicators(
         unit_names = (unit.name_vi, unit.name_en or unit.name_vi)
     return IndicatorReport(
         unit_code=unit_code, unit_name_vi=unit_names[0], unit_name_en=unit_names[1], period=chosen_period.label,
-        period_label_vi=chosen_period.label_vi(), first_day=chosen_period.first_day, last_day=chosen_period.last_day,
+        period_label_vi=chosen_period.label_vi(), period_label_en=chosen_period.label_en(),
+        first_day=chosen_period.first_day, last_day=chosen_period.last_day,
         generated_at=now or utcnow(), plan_source_vi=province_plan.source_vi, plan_source_en=province_plan.source_en,
         indicators=indicators, breakdown=breakdown,
     )

@@ -37,6 +37,13 @@ class Period:
             return f"{'6 tháng đầu' if self.label.endswith('H1') else '6 tháng cuối'} năm {self.year}"
         return f"Quý {self.label[-1]} năm {self.year}"
 
+    def label_en(self) -> str:
+        if self.kind == "year":
+            return f"Year {self.year}"
+        if self.kind == "half":
+            return f"{'First' if self.label.endswith('H1') else 'Second'} half of {self.year}"
+        return f"Q{self.label[-1]} {self.year}"
+
 
 def _month_start(year: int, month: int) -> date:
     return date(year + (month - 1) // 12, (month - 1) % 12 + 1, 1)

@@ -213,12 +213,16 @@ def write_xlsx(report: Report, path: Path | str) -> Path:
     for title, grouping, first in ((SHEET_OVERDUE_AGENCY, "agency", "Mã cơ quan"),
                                    (SHEET_OVERDUE_UNIT, "unit", "Mã đơn vị")):
         sheet = workbook.create_sheet(title)
-        name_header = "Tên cơ quan" if grouping == "agency" else "Tên đơn vị"
-        _header(sheet, [first, name_header, "Tổng số quá hạn", *bucket_headers, "Số lần đã nhắc, báo cáo vượt cấp"])
+        by_unit = grouping == "unit"
+        # a unit's row counts its whole subtree (the province's row holds its communes' too): the level says which
+        # rows add up, as on the sheet of indicators by unit
+        name_headers = ["Tên đơn vị", "Cấp"] if by_unit else ["Tên cơ quan"]
+        _header(sheet, [first, *name_headers, "Tổng số quá hạn", *bucket_headers, "Số lần đã nhắc, báo cáo vượt cấp"])
         for group in overdue["groups"].get(grouping, []):
-            sheet.append([group["key"] or "—", group["name_vi"], group["total"],
+            names = [group["name_vi"], level_label_vi(group.get("level"))] if by_unit else [group["name_vi"]]
+            sheet.append([group["key"] or "—", *names, group["total"],
                           *[group["buckets"].get(name, 0) for name, _, _ in BUCKETS], group["escalations"]])
-        _widths(sheet, [14, 44, 14] + [14] * len(BUCKETS) + [18])
+        _widths(sheet, [14, 44] + ([16] if by_unit else []) + [14] + [14] * len(BUCKETS) + [18])
 
     about = workbook.create_sheet(SHEET_ABOUT)
     _header(about, ["Mục", "Nội dung"])

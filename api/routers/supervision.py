@@ -160,6 +160,7 @@ class IndicatorReportPublic(BaseModel):
     unit_name_en: str
     period: str
     period_label_vi: str
+    period_label_en: str
     first_day: date
     last_day: date
     generated_at: datetime

@@ -49,6 +49,12 @@ def test_yearly_report_excel_names_levels_in_vietnamese(db: Engine, tmp_path: Pa
         assert sheet.freeze_panes == "A2"
     assert book[SHEET_SUMMARY]["A2"].value == "children_registered"
 
+    overdue_units = book[SHEET_OVERDUE_UNIT]
+    assert [c.value for c in overdue_units[1]][:4] == ["Mã đơn vị", "Tên đơn vị", "Cấp", "Tổng số quá hạn"]
+    overdue_levels = {row[0]: row[2] for row in overdue_units.iter_rows(min_row=2, values_only=True)}
+    assert overdue_levels[DEMO_PROVINCE] == "Tỉnh, thành phố"  # the subtree's total, told apart from the communes
+    assert set(overdue_levels.values()) <= {"Tỉnh, thành phố", "Xã, phường"}
+
     for title in (SHEET_OVERDUE_AGENCY, SHEET_OVERDUE_UNIT):
         headers = [c.value for c in book[title][1]]
         assert "Quá hạn trên 30 ngày làm việc" in headers and "Quá hạn 1–3 ngày làm việc" in headers

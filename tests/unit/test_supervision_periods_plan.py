@@ -87,3 +87,14 @@ def _imports(path: Path) -> set[str]:
 def test_supervision_room_keeps_to_its_imports() -> None:
     for path in (ROOT / "supervision").glob("*.py"):
         assert not _imports(path) & {"fastapi", "starlette", "prefect", "apprise", "api", "flows"}, path.name
+
+
+@pytest.mark.parametrize(("label", "vi", "en"), [
+    ("2026", "Năm 2026", "Year 2026"),
+    ("2026-H1", "6 tháng đầu năm 2026", "First half of 2026"),
+    ("2026-H2", "6 tháng cuối năm 2026", "Second half of 2026"),
+    ("2026-Q3", "Quý 3 năm 2026", "Q3 2026"),
+])
+def test_periods_are_named_in_both_languages(label: str, vi: str, en: str) -> None:
+    chosen = parse_period(label)
+    assert (chosen.label_vi(), chosen.label_en()) == (vi, en)
