@@ -24,6 +24,7 @@ import supervision.messages  # noqa: F401  (registers the messages)
 from engine.children import subtree_condition
 from engine.db import utcnow
 from engine.errors import InvalidInput, NotFound
+from engine.i18n import both
 from engine.models import Report, Unit
 from engine.outbox import enqueue
 from supervision.indicators import INDICATORS, compute_indicators
@@ -73,6 +74,9 @@ def build_report(
     The whole country (``VN``) is no row of ``unit``: its report can be built and written, never stored."""
     now = now or utcnow()
     chosen = parse_period(period)
+    if chosen.start > now:  # nothing has happened in it yet: a report of zeros would mislead whoever reads it
+        raise InvalidInput(detail=both(f"kỳ {chosen.label} ({chosen.label_vi()}) chưa bắt đầu",
+                                       f"the period {chosen.label} ({chosen.label_en()}) has not started yet"))
     indicators = compute_indicators(session, unit_code=unit_code, period=chosen, plan_file=plan_file, now=now)
     as_of = min(chosen.end, now)
     audit = overdue_audit(session, within_unit=unit_code, as_of=as_of, group_by=("agency", "unit"))

@@ -113,3 +113,14 @@ def test_report_is_stored_announced_and_written_as_csv_and_json(db: Engine, tmp_
     assert data["id"] == report_id and data["period"] == "2026-H1"
     by_key = {i["key"]: i for i in data["indicators"]["indicators"]}
     assert (by_key["caregivers_trained"]["numerator"], by_key["caregivers_trained"]["denominator"]) == (1, 4)
+
+
+def test_a_period_that_has_not_started_is_refused_and_nothing_is_stored(db: Engine) -> None:
+    build(db)
+    with pytest.raises(InvalidInput) as refused, transaction(db) as s:
+        generate_and_announce(s, DEMO_PROVINCE, "2026-q4", base_url="https://ketnoi.example.vn", now=NOW)
+    assert "chưa bắt đầu" in refused.value.message("vi") and "has not started" in refused.value.message("en")
+    with transaction(db) as s:
+        assert s.exec(select(Report)).all() == [] and s.exec(select(Outbox)).all() == []
+        # the period under way is reported (on its days so far)
+        assert generate_and_announce(s, DEMO_PROVINCE, "2026-q3", base_url="https://x", now=NOW).id is not None
