@@ -464,6 +464,31 @@ def report_overdue(
                        f"{group.escalations}")
 
 
+# the counts ``sweep`` and ``deliver`` print, named for the operator (the code stays, for --json and scripts)
+COUNT_LABELS = {
+    "reminder_before_due": ("nhắc trước hạn", "reminders before due"),
+    "due_today": ("nhắc đến hạn hôm nay", "due today"),
+    "overdue": ("báo quá hạn", "overdue notices"),
+    "escalation": ("báo cáo vượt cấp", "escalations"),
+    "rungs_fired": ("nấc thang đã chạy", "rungs fired"),
+    "superseded": ("lời nhắc bị thay thế (không gửi)", "reminders superseded (not sent)"),
+    "outbox": ("thông báo chờ gửi", "notifications queued"),
+    "tasks": ("việc được giao", "tasks assigned"),
+    "digests": ("bản tin ngày", "daily digests"),
+    "claimed": ("thông báo đã nhận gửi", "notifications claimed"),
+    "delivered": ("đã gửi được", "delivered"),
+    "retry": ("sẽ gửi lại", "to retry"),
+    "dead": ("bỏ (hết lần thử)", "given up"),
+    "lost": ("mất lượt (đã có tiến trình khác nhận)", "lost to another worker"),
+}
+
+
+def print_counts(counts: dict[str, int]) -> None:
+    for name, count in counts.items():
+        vi, en = COUNT_LABELS.get(name, (name, name))
+        typer.echo(f"  {vi} / {en} [{name}]: {count}")
+
+
 @app.command("sweep", help=(
     "Quét thời hạn một lần (bây giờ hoặc tại một thời điểm giả định) và in số lượng theo từng bậc; trên PostgreSQL "
     "chia thành KETNOI_SWEEP_SHARDS phần chạy cùng lúc / run one deadline sweep (now, or at a simulated time) and "
@@ -487,8 +512,7 @@ def sweep_cmd(
         typer.echo(json.dumps({"at": when.isoformat(), **counts}))
         return
     typer.echo(f"Quét thời hạn lúc / sweep at {when.isoformat()}")
-    for name, count in counts.items():
-        typer.echo(f"  {name}: {count}")
+    print_counts(counts)
 
 
 @app.command("deliver", help=(
@@ -514,8 +538,7 @@ def deliver_cmd(
         typer.echo(json.dumps({"at": when.isoformat(), **counts}))
         return
     typer.echo(f"Gửi thông báo lúc / delivery at {when.isoformat()}")
-    for name, count in counts.items():
-        typer.echo(f"  {name}: {count}")
+    print_counts(counts)
 
 
 @app.command("worker", help=(

@@ -43,6 +43,6 @@ def test_ketnoi_deliver_sends_due_rows_and_prints_counts(
     assert (counts["claimed"], counts["delivered"], counts["retry"]) == (2, 2, 0)
     assert sorted(m.to[0] for m in mailbox.snapshot()) == ["phcn@example.vn", "tyt.pdp@example.vn"]
     again = CliRunner().invoke(app, ["deliver", "--now", "2027-03-10T09:05:00+07:00"], env=env)
-    assert again.exit_code == 0 and "claimed: 0" in again.output
+    assert again.exit_code == 0 and "[claimed]: 0" in again.output
     bad = CliRunner().invoke(app, ["deliver", "--now", "yesterday"], env=env)
     assert bad.exit_code == 1

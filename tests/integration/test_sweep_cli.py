@@ -36,7 +36,8 @@ def test_sweep_at_a_simulated_time(db: Engine, db_url: str) -> None:
 
     again = runner.invoke(app, ["sweep", "--now", "2027-03-03T09:00:00+07:00"], env=env)
     assert again.exit_code == 0
-    assert "sweep at 2027-03-03T09:00:00+07:00" in again.output and "rungs_fired: 0" in again.output
+    assert "sweep at 2027-03-03T09:00:00+07:00" in again.output and "[rungs_fired]: 0" in again.output
+    assert "nấc thang đã chạy / rungs fired" in again.output  # each count named in both languages
     with transaction(db) as s:
         assert s.execute(sa.select(sa.func.count()).select_from(Escalation)).scalar_one() == 2
 
