@@ -425,6 +425,7 @@ def report_indicators(
     data = report.content["indicators"]
     stored = "không lưu / not stored" if report.id is None else f"báo cáo / report #{report.id}"
     typer.echo(f"{data['unit_name_vi']} — {data['period_label_vi']} ({stored})")
+    typer.echo(f"{data['unit_name_en']} — {data['period_label_en']}")
     for item in data["indicators"]:
         value = item["value"]
         shown = "—" if value is None else (f"{value:.1%}" if item["kind"] == "share" else f"{value:g}")
@@ -432,6 +433,7 @@ def report_indicators(
         target = "" if item["target"] is None else f"  (mục tiêu / target {item['target']:.0%})"
         counts = f"{item['numerator']}" + ("" if item["denominator"] is None else f"/{item['denominator']}")
         typer.echo(f"  {item['name_vi']}: {shown}  [{counts}]{target}")
+        typer.echo(f"    {item['name_en']}")
     typer.echo(f"Đã ghi / written: {path}")
 
 

@@ -23,6 +23,7 @@ def test_report_indicators_writes_the_file_asked_for(db: Engine, db_url: str, tm
     result = runner.invoke(app, args, env=env)
     assert result.exit_code == 0, result.output
     assert "50,0%  [2/4]" in result.output  # reached a service: c1 and c2 of four registered children
+    assert "First half of 2026" in result.output  # and in English: the period and each indicator's name
     summary = load_workbook(out)["Chỉ tiêu"]
     assert {r[0].value: r[2].value for r in summary.iter_rows(min_row=2)}["children_registered"] == 4
 
