@@ -405,6 +405,10 @@ def report_indicators(
 
     if fmt not in FORMATS:
         fail(f"Định dạng không hỗ trợ / unsupported format: {fmt} ({', '.join(FORMATS)})")
+    suffix = output.suffix.lower().lstrip(".") if output is not None else ""
+    if suffix in FORMATS and suffix != fmt:  # a .xlsx file holding CSV would not open
+        fail(f"Lỗi: tệp «{output}» có đuôi .{suffix} nhưng định dạng là {fmt}; dùng --format {suffix}\n"
+             f"Error: the file '{output}' ends in .{suffix} but the format is {fmt}; use --format {suffix}")
     national = unit == NATIONAL
     if national and announce:
         fail("Lỗi: báo cáo cả nước không được lưu nên không báo cho ai; bỏ --announce\n"

@@ -48,3 +48,11 @@ def test_report_overdue_as_of_a_past_day(db: Engine, db_url: str) -> None:
     # own clocks opened on 1 Dec 2025 by the policy may be overdue too, so count only the referral steps
     steps = {g["key"]: g["total"] for g in audit["groups"]["step"]}
     assert steps.get("referral.requested") == 1
+
+
+def test_a_file_name_whose_extension_names_another_format_is_refused(db_url: str, tmp_path: Path) -> None:
+    out = tmp_path / "bao-cao.xlsx"
+    result = CliRunner().invoke(app, ["report", "indicators", "--unit", "19", "--period", "2026", "--format", "csv",
+                                      "-o", str(out)], env={"KETNOI_DATABASE_URL": db_url})
+    assert result.exit_code == 1 and "--format xlsx" in result.output and "đuôi .xlsx" in result.output
+    assert not out.exists()
