@@ -391,7 +391,8 @@ class DeliveryLogPublic(BaseModel):
     recipient_ref: str = Field(description="the agency's code, the user's id, or unit:role")
     language: str
     status: str = Field(description="pending (waiting, or to be tried again), sending, delivered, dead (given up "
-                                    "after the last try), digest (waiting for the daily digest), digested (sent in it)")
+                                    "after the last try), digest (waiting for the daily digest), digested (sent in it),"
+                                    " skipped (held for a digest, moot before it: not sent)")
     created_at: datetime
     delivered_at: datetime | None = None
     attempts: int

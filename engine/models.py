@@ -329,7 +329,8 @@ class Outbox(SQLModel, table=True):
     case_id: int | None = Field(default=None, index=True)
     referral_id: int | None = None
     agency_code: str | None = Field(default=None, index=True)
-    status: str = Field(default="pending", max_length=16)  # pending, sending, delivered, dead, digested
+    # pending, sending, delivered, dead, digest (held for the daily digest), digested, skipped (held, then moot)
+    status: str = Field(default="pending", max_length=16)
     attempts: int = 0
     next_attempt_at: datetime = ts_field(nullable=False, default_now=True)
     claimed_at: datetime | None = ts_field()

@@ -34,6 +34,10 @@ TEMPLATES = (
 )
 # Status of a row waiting for its agency's daily digest instead of being sent on its own.
 DIGEST_STATUS = "digest"
+# Final status of a held row when the day's digest had nothing left to say (what the row announced was dealt with
+# before the digest's hour), so no digest was sent: never sent, on purpose. A digest that is sent absorbs its
+# held rows as ``digested``.
+DIGEST_SKIPPED_STATUS = "skipped"
 
 
 def enqueue(
@@ -144,6 +148,7 @@ def referral_context(session: Session, referral: Referral, case: Case) -> dict[s
             "agency_name_en": (agency.name_en or agency.name_vi) if agency else referral.agency_code,
             "state": referral.state,
             "reason_code": referral.reason_code,
+            "reason_text": referral.reason_text,  # the agency's own words (required with reason 'other')
             "outcome": referral.outcome,
             "link_path": f"/referrals/{referral.id}",
         }

@@ -11,7 +11,9 @@ rows and return the same counts:
    ``esc:<deadline_id>:<rung>:<recipient_kind>:<recipient_ref>``), template by rung kind. A reminder that a
    later reminder of the same clock overtakes in the same sweep (a late sweep, after downtime, crossing both
    "due tomorrow" and "due today") is recorded and counted as ``superseded`` but sends nothing: nobody wants
-   yesterday's reminder beside today's. Escalations are never superseded.
+   yesterday's reminder beside today's. Escalations are never superseded. A reminder to an agency that chose
+   the daily digest is written with status ``digest`` and waits for it (``notifications.digest``), like that
+   agency's referral notices; escalations always go out at once.
 3. ``INSERT INTO task ... SELECT`` an ``escalation`` task for whoever must act on an escalation.
 4. ``DELETE FROM deadline_rung`` the rungs this sweep recorded: a fired rung's record is its escalation, so the
    rungs left are exactly those still to fire (a delete writes far less than marking the row).
@@ -46,6 +48,8 @@ from sqlmodel import Session, col
 
 from engine.db import UTCDateTime, transaction, utcnow
 from engine.models import Agency, Case, Deadline, DeadlineRung, Escalation, Outbox, Task, Unit, User
+from engine.outbox import DIGEST_STATUS
+from engine.policy import current_policy
 
 TEMPLATES = ("reminder_before_due", "due_today", "overdue", "escalation")
 COUNTS = (*TEMPLATES, "rungs_fired", "superseded", "outbox", "tasks")  # what a sweep returns
@@ -344,8 +348,9 @@ def _recipients(
         else_=d.c.owner_unit_code,
     )
     by_supervising_agency = sa.and_(agency_owned, col(owner_agency.supervisor_code).is_not(None))
-    # For each audience part: (agency, user, unit, role, language, present) of its recipient.
-    recipient_of: dict[str, tuple[Any, Any, Any, Any, Any, sa.ColumnElement[bool]]] = {
+    # For each audience part: (agency, user, unit, role, language, present, the agency's own digest choice) of
+    # its recipient.
+    recipient_of: dict[str, tuple[Any, Any, Any, Any, Any, sa.ColumnElement[bool], Any]] = {
         "owner": (
             d.c.owner_agency_code,
             sa.case((user_owned, d.c.owner_user_id), else_=null_text),
@@ -353,8 +358,10 @@ def _recipients(
             sa.case((role_owned, d.c.owner_role), else_=null_text),
             sa.func.coalesce(owner_agency.language, owner_user.language),
             sa.or_(agency_owned, d.c.owner_user_id.is_not(None), d.c.owner_unit_code.is_not(None)),
+            owner_agency.digest,
         ),
-        "caseworker": (null_text, c.c.owner_id, null_text, null_text, caseworker.language, c.c.owner_id.is_not(None)),
+        "caseworker": (null_text, c.c.owner_id, null_text, null_text, caseworker.language, c.c.owner_id.is_not(None),
+                       null_text),
         "supervisor": (
             sa.case((by_supervising_agency, owner_agency.supervisor_code), else_=null_text),
             null_text,
@@ -362,10 +369,11 @@ def _recipients(
             sa.case((by_supervising_agency, null_text), else_=sa.literal("supervisor")),
             sa.case((by_supervising_agency, supervising.language), else_=null_text),
             sa.or_(by_supervising_agency, supervisor_unit.is_not(None)),
+            sa.case((by_supervising_agency, supervising.digest), else_=null_text),
         ),
         "unit_above": (
             null_text, null_text, sa.func.coalesce(owner_unit.parent_code, owner_unit.code),
-            sa.literal("supervisor"), null_text, col(owner_unit.code).is_not(None),
+            sa.literal("supervisor"), null_text, col(owner_unit.code).is_not(None), null_text,
         ),
     }
     # The audience parts as a tiny table: each escalation is joined once to its deadline, case and owner,
@@ -376,6 +384,11 @@ def _recipients(
         return sa.case(*((parts.c.part == name, spec[index]) for name, spec in recipient_of.items()),
                        else_=null_text)
 
+    # A reminder to an agency that chose the daily digest (its own choice, else the policy's default) waits for
+    # that digest, as its referral notices do (engine.outbox.enqueue); an escalation always goes out at once.
+    wants_digest = sa.func.coalesce(by_part(6), sa.literal(current_policy().digest_default, sa.Boolean),
+                                    type_=sa.Boolean)
+    held = sa.and_(e.action == "remind", by_part(0).is_not(None), wants_digest)
     audience = sa.literal("+") + e.audience + sa.literal("+")
     return (
         sa.select(
@@ -384,6 +397,7 @@ def _recipients(
             sa.cast(by_part(0), sa.String).label("r_agency"), sa.cast(by_part(1), sa.Integer).label("r_user"),
             sa.cast(by_part(2), sa.String).label("r_unit"), sa.cast(by_part(3), sa.String).label("r_role"),
             sa.func.coalesce(by_part(4), "vi").label("language"), context.label("context"),
+            sa.case((held, sa.literal(DIGEST_STATUS)), else_=sa.literal("pending")).label("status"),
         )
         .select_from(base.join(parts, audience.like(sa.literal("%+") + parts.c.part + sa.literal("+%"))))
         .where(where, sa.or_(*(sa.and_(parts.c.part == name, spec[5]) for name, spec in recipient_of.items())))
@@ -413,7 +427,8 @@ def _write_outbox(session: Session, dialect: str, recipients: sa.Subquery, now: 
 
 
 def _outbox_insert(session: Session, dialect: str, recipients: Any, now: datetime, token: datetime) -> Any:
-    """One notification per recipient; the dedupe key makes a repeat harmless."""
+    """One notification per recipient; the dedupe key makes a repeat harmless. A reminder to an agency that chose
+    the daily digest is written with status ``digest`` (see ``_recipients``): the digest absorbs it."""
     rc = recipients.c
     kind, ref = _recipient_kind(rc), _recipient_ref(rc)
     dedupe = (
@@ -424,7 +439,7 @@ def _outbox_insert(session: Session, dialect: str, recipients: Any, now: datetim
     sendable = sa.literal(min(now, token), UTCDateTime)
     rows = sa.select(
         dedupe, rc.template, rc.language, kind, ref, _empty_json_array(dialect), rc.context, rc.case_id,
-        rc.referral_id, rc.r_agency, sa.literal("pending"), sa.literal(0), sendable, sa.literal(token, UTCDateTime),
+        rc.referral_id, rc.r_agency, rc.status, sa.literal(0), sendable, sa.literal(token, UTCDateTime),
     ).where(sa.true())  # a WHERE keeps SQLite from reading ON CONFLICT as a join's ON
     outbox = Outbox.__table__  # type: ignore[attr-defined]
     return (

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from prefect import flow, get_run_logger, task
 from sqlalchemy.engine import Engine
 
-from engine.db import transaction, utcnow
+from engine.db import utcnow
 from engine.settings import Settings
 
 DEFAULT_INTERVAL = timedelta(minutes=1)
@@ -22,11 +22,10 @@ MAX_CHUNKS = 25  # per run; what is left waits for the next run a minute later
 
 
 def digest_once(db: Engine, now: datetime) -> int:
-    """Write today's digests (once a day per agency), in one transaction."""
-    from notifications.digest import build_digests
+    """Write today's digests (once a day per agency), each agency's in its own transaction."""
+    from notifications.digest import write_digests
 
-    with transaction(db) as session:
-        return build_digests(session, now)
+    return write_digests(db, now)
 
 
 def deliver_chunk_once(db: Engine, settings: Settings, now: datetime, batch: int, concurrency: int) -> dict[str, int]:

@@ -40,15 +40,23 @@ MAX_ERROR_LENGTH = 500
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often a failing message is tried again: base_delay, doubled each time, capped; dead after the last."""
+    """How often a failing message is tried again: base_delay, doubled each time, capped; dead after the last.
 
-    max_attempts: int = 8
+    The defaults keep trying for about a day (1, 2, 4 ... 64 minutes, then every 2 hours: 19 tries over 24 hours),
+    so that an overnight outage of a mail server or SMS gateway delays messages but loses none, and a message is
+    sent at most 2 hours after its receiver comes back."""
+
+    max_attempts: int = 19
     base_delay: timedelta = timedelta(minutes=1)
-    max_delay: timedelta = timedelta(hours=6)
+    max_delay: timedelta = timedelta(hours=2)
     claim_timeout: timedelta = timedelta(minutes=10)
 
     def delay(self, attempts: int) -> timedelta:
         return min(self.base_delay * (2 ** max(attempts - 1, 0)), self.max_delay)
+
+    def window(self) -> timedelta:
+        """How long after its first try a message that keeps failing is given up (marked dead)."""
+        return sum((self.delay(n) for n in range(1, self.max_attempts)), timedelta(0))
 
 
 @dataclass
@@ -255,7 +263,8 @@ def prepare_jobs(db: Engine, rows: list[Claimed], smtp_url: str | None) -> list[
                     # several people of a role may read different languages: each address gets its reader's
                     language = cache[key].language or language
                     languages = {u: lang for u, lang in zip(urls, cache[key].url_languages, strict=False) if lang}
-            row.context = _complete_context(session, row.context)
+            # who reads it decides how a template words it (a caseworker follows up an agency's late referral)
+            row.context = {**_complete_context(session, row.context), "recipient_kind": row.recipient_kind}
             jobs.append(Job(row, urls, language, frozenset(done_by_row.get(row.id, ())), languages))
         return jobs
 
@@ -354,13 +363,10 @@ def delivery_round(
     digests: bool = True,
     **options: Any,
 ) -> dict[str, int]:
-    """What ``ketnoi deliver`` runs: today's digests (in their own transaction), then every due row."""
-    from notifications.digest import build_digests
+    """What ``ketnoi deliver`` runs: today's digests (each agency's in its own transaction), then every due row."""
+    from notifications.digest import write_digests
 
     now = now or utcnow()
-    written = 0
-    if digests:
-        with transaction(db) as session:
-            written = build_digests(session, now)
+    written = write_digests(db, now) if digests else 0
     counts = deliver_all(db, now, batch=batch, concurrency=concurrency, max_rounds=max_rounds, **options)
     return {"digests": written, **counts}

@@ -79,6 +79,18 @@ def _label(table: dict[str, tuple[str, str]]) -> Any:
     return label
 
 
+def reason_words(code: Any, language: str = DEFAULT_LANGUAGE, text: Any = None, limit: int | None = None) -> str:
+    """A rejection or failure reason as the reader reads it: the label of its code, with the agency's own words
+    ('other' is the words alone). ``limit`` shortens the words (the short form of SMS and chat)."""
+    label = _label(REASON_LABELS)(code, language)
+    words = " ".join(str(text or "").split())  # ChainableUndefined and None read as no words
+    if limit is not None and len(words) > limit:
+        words = words[: limit - 1].rstrip() + "…"
+    if not words:
+        return label
+    return words if str(code) == "other" else f"{label} ({words})"
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     env = jinja2.Environment(
@@ -91,7 +103,7 @@ def environment() -> jinja2.Environment:
     )
     env.filters["vn_datetime"] = vn_datetime
     env.filters["vn_date"] = vn_date
-    env.filters["reason"] = _label(REASON_LABELS)
+    env.filters["reason"] = reason_words
     env.filters["outcome"] = _label(OUTCOME_LABELS)
     return env
 
@@ -140,6 +152,10 @@ def render(
     what_vi, what_en = _what(context)
     values.setdefault("what_vi", what_vi)
     values.setdefault("what_en", what_en)
+    # A reminder about a clock an agency owns, read by someone else (the case's caseworker): it waits on the agency,
+    # and the reader follows it up with them. The agency itself (recipient_kind 'agency') is asked to act.
+    values.setdefault("waits_on_agency", bool(context.get("owner_agency_code"))
+                      and context.get("recipient_kind") not in (None, "agency"))
     values["link"] = (base_url or DEFAULT_BASE_URL).rstrip("/") + page_path(context.get("link_path"))
     tmpl = environment().get_template(f"{language}/{template}.j2")
     ctx = tmpl.new_context(values)

@@ -232,6 +232,8 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.delivery.status.dead": {"vi": "Gửi không được", "en": "Failed"},
     "page.delivery.status.digest": {"vi": "Chờ bản tin ngày", "en": "Waiting for the daily digest"},
     "page.delivery.status.digested": {"vi": "Đã gộp vào bản tin ngày", "en": "Sent in the daily digest"},
+    "page.delivery.status.skipped": {"vi": "Không gửi: đã xử lý trước bản tin ngày",
+                                     "en": "Not sent: dealt with before the daily digest"},
     "page.delivery.retry": {"vi": "sẽ gửi lại", "en": "will be tried again"},
     "page.notice.reminder_before_due": {"vi": "Nhắc việc: sắp đến hạn", "en": "Reminder before the due date"},
     "page.notice.due_today": {"vi": "Đến hạn hôm nay", "en": "Due today"},

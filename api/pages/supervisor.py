@@ -84,7 +84,8 @@ def _audience(ctx: PageContext, audience: str) -> str:
 
 def _delivered(ctx: PageContext, by_status: dict[str, int]) -> str:
     """How far a rung's notifications got: delivered to how many of their recipients, and how many failed."""
-    total = sum(by_status.values())
+    # a notice held for a digest and moot before it ("skipped") was never to be sent
+    total = sum(count for status, count in by_status.items() if status != "skipped")
     if not total:
         return ""  # a reminder overtaken by a later one in the same sweep: nothing was to be sent
     sent = by_status.get("delivered", 0) + by_status.get("digested", 0)
