@@ -104,6 +104,9 @@ class TransitionRequest(BaseModel):
         {"action": "verify", "payload": {"urgency": "normal", "assessment": "Trẻ không tự đi lại được"}},
         {"action": "record_consent", "payload": {"given_by": "guardian", "name": "Nguyễn Thị Hoa",
                                                  "domains": ["health", "education"]}},
+        # domains left out: everything that person consented to; open referrals left without consent are cancelled
+        {"action": "withdraw_consent", "payload": {"given_by": "guardian", "domains": ["health"],
+                                                   "reason": "Gia đình không muốn tiếp tục khám tại trạm"}},
     ]})
     action: str = Field(min_length=1, max_length=64)
     payload: dict[str, Any] = Field(default_factory=dict)

@@ -9,6 +9,7 @@ the outbox. Any refusal raises before the first write, and the caller's rollback
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,8 +23,9 @@ from engine.db import utcnow
 from engine.errors import Conflict, InvalidInput, NotFound
 from engine.i18n import Localized, Phrase, both, term
 from engine.machine import Actor, Facts, Transition
-from engine.models import Case, Child, Consent, Referral, ServiceType
+from engine.models import Case, Child, Consent, Event, Referral, ServiceDomain, ServiceType
 from engine.states import CASE_MACHINE
+from engine.states.guards import withdrawn_domains
 from engine.text import nfc
 
 OPEN_REFERRAL_STATES = ("draft", "requested", "accepted", "in_progress", "on_hold")
@@ -48,6 +50,29 @@ _OPEN_ITEMS = (
     .order_by(col(Referral.id))
 )
 _INSERT_CONSENT = sa.insert(_CONSENT)
+_ACTIVE_CONSENTS = (
+    sa.select(_CONSENT).where(_CONSENT.c.case_id == sa.bindparam("case_id"), _CONSENT.c.revoked_at.is_(None))
+    .order_by(_CONSENT.c.id)
+)
+_REVOKE_CONSENT = (
+    sa.update(_CONSENT)
+    .where(_CONSENT.c.id == sa.bindparam("consent_id"), _CONSENT.c.revoked_at.is_(None))
+    .values(revoked_at=sa.bindparam("revoked_at"))
+)
+
+# What withdrawing consent does to the case's referrals is the referral lifecycle's to do (``referrals`` imports
+# the engine, never the other way): ``referrals.services`` registers here, at import, the function that cancels
+# them through its own transition. Its arguments: the session, the case, the withdrawal's event, the ids of the
+# open referrals to end, the actor and the time.
+ReferralStopper = Callable[[Session, Case, Event, Sequence[int], Actor, datetime], None]
+_referral_stoppers: list[ReferralStopper] = []
+
+
+def on_consent_withdrawn(stopper: ReferralStopper) -> ReferralStopper:
+    """Register what ends the referrals a withdrawal leaves without consent (once per function)."""
+    if stopper not in _referral_stoppers:
+        _referral_stoppers.append(stopper)
+    return stopper
 # SET takes the columns named in the parameters; the WHERE holds the version check (a stale one matches nothing)
 _UPDATE_CASE = (
     sa.update(_CASE)
@@ -174,6 +199,15 @@ def _has_nul(value: Any) -> bool:
 
 def gather_facts(session: Session, case: Case, actor: Actor, payload: dict[str, Any], now: datetime) -> Facts:
     birth_date = session.connection().execute(_BIRTH_DATE, {"child_id": case.child_id}).scalar_one_or_none()
+    names: dict[str, dict[str, str]] = {}
+    codes = payload.get("domains")
+    if codes and isinstance(codes, list | str):  # a refusal names the domains in words (a withdrawal's, say)
+        wanted = [c for c in ([codes] if isinstance(codes, str) else codes) if isinstance(c, str)][:50]
+        rows = session.execute(
+            sa.select(col(ServiceDomain.code), col(ServiceDomain.name_vi), col(ServiceDomain.name_en))
+            .where(col(ServiceDomain.code).in_(wanted))
+        ).all() if wanted else []
+        names = {code: {"vi": vi, "en": en or vi} for code, vi, en in rows}
     return Facts(
         step=case.step,
         actor=actor,
@@ -185,6 +219,7 @@ def gather_facts(session: Session, case: Case, actor: Actor, payload: dict[str, 
         open_items=tuple(open_items(session, case.id or 0)),
         owner_id=case.owner_id,
         urgency=case.urgency,
+        names=names,
     )
 
 
@@ -246,12 +281,13 @@ def _apply(session: Session, case: Case, tr: Transition, facts: Facts, expected_
         raise Conflict(current=current, expected=expected_version)
     for key, value in stored._mapping.items():  # the row as stored, as a refresh would read it
         set_committed_value(case, key, value)
-    _record_side_facts(session, case, tr, facts)
+    side = _record_side_facts(session, case, tr, facts)
     event = append_event(
         session, case_id=case.id, entity="case", entity_version=case.version, action=tr.action,
         from_state=tr.source, to_state=tr.target, actor=facts.actor, at=now,
-        reason=_reason_text(facts.payload.get("reason")), payload=dict(facts.payload),
+        reason=_reason_text(facts.payload.get("reason")), payload={**facts.payload, **side},
     )
+    _stop_referrals(session, case, event, side.get("cancelled_referral_ids") or [], facts)
     moved = tr.source != tr.target
     if moved and closing:
         # A closed case waits on nobody: its leftover tasks (refer again, escalations, audit follow-ups) end too.
@@ -270,8 +306,8 @@ def _reason_text(reason: Any) -> str | None:
     return reason if isinstance(reason, str) else json.dumps(reason, ensure_ascii=False)
 
 
-def _record_side_facts(session: Session, case: Case, tr: Transition, facts: Facts) -> None:
-    """Records that an action creates beside the case itself."""
+def _record_side_facts(session: Session, case: Case, tr: Transition, facts: Facts) -> dict[str, Any]:
+    """Records that an action creates or ends beside the case itself; what the event should say about them."""
     if tr.action == "record_consent":
         domains = facts.payload.get("domains") or []
         if not isinstance(domains, list):
@@ -285,6 +321,67 @@ def _record_side_facts(session: Session, case: Case, tr: Transition, facts: Fact
             "recorded_by": facts.actor.user_id,
             "revoked_at": None,
         })
+    elif tr.action == "withdraw_consent":
+        return withdraw_consents(session, case.id or 0, str(facts.payload["given_by"]),
+                                 withdrawn_domains(facts.payload), facts.now)
+    elif tr.action == "approve_closure" and (facts.data.get("closure") or {}).get("reason") == "family_withdrew":
+        # The family withdrew: a case closed for that keeps no consent in force (nothing is open any more: the
+        # closure guard saw to it). Coming back means recording consent again (reopening asks for it).
+        return withdraw_consents(session, case.id or 0, None, None, facts.now)
+    return {}
+
+
+def withdraw_consents(session: Session, case_id: int, given_by: str | None, domains: Sequence[str] | None,
+                      now: datetime) -> dict[str, Any]:
+    """Revoke the case's consents in force of ``given_by`` (everyone's for None) for ``domains`` (all for None).
+
+    A consent covering more domains than those withdrawn is revoked and recorded again for the rest (same person,
+    name and original recording), so that what stays given stays in force. Returns what the event records: the
+    consents revoked, the domains withdrawn, and the open referrals that no consent in force covers any more
+    (the referral lifecycle cancels them, see ``on_consent_withdrawn``).
+    """
+    conn = session.connection()
+    active = conn.execute(_ACTIVE_CONSENTS.with_for_update(), {"case_id": case_id}).mappings().all()
+    wanted = None if domains is None else set(domains)
+    revoked: list[int] = []
+    withdrawn: set[str] = set()
+    for row in active:
+        covers = set(row["domains"] or [])
+        if given_by is not None and row["given_by"] != given_by:
+            continue
+        if wanted is not None and not covers & wanted:
+            continue
+        taken = covers if wanted is None else covers & wanted
+        conn.execute(_REVOKE_CONSENT, {"consent_id": row["id"], "revoked_at": now})
+        revoked.append(row["id"])
+        withdrawn |= taken
+        kept = covers - taken
+        if kept:
+            conn.execute(_INSERT_CONSENT, {
+                "case_id": case_id, "given_by": row["given_by"], "name": row["name"], "domains": sorted(kept),
+                "recorded_at": row["recorded_at"], "recorded_by": row["recorded_by"], "revoked_at": None,
+            })
+    still = set().union(*(domains for _, domains in consent_facts(session, case_id)))
+    lost = sorted(withdrawn - still)
+    stop = list(session.execute(
+        sa.select(col(Referral.id)).where(
+            col(Referral.case_id) == case_id, col(Referral.state).in_(OPEN_REFERRAL_STATES),
+            col(Referral.domain).in_(lost),
+        ).order_by(col(Referral.id))
+    ).scalars()) if lost else []
+    return {"revoked_consent_ids": revoked, "withdrawn_domains": sorted(withdrawn),
+            "domains_still_covered": sorted(withdrawn & still), "cancelled_referral_ids": stop}
+
+
+def _stop_referrals(session: Session, case: Case, event: Event, referral_ids: Sequence[int], facts: Facts) -> None:
+    """End, through the referral lifecycle, the open referrals a withdrawal left without consent."""
+    if not referral_ids:
+        return
+    if not _referral_stoppers:
+        # Never withdraw consent and leave the child's data flowing: the whole transaction rolls back.
+        raise RuntimeError("withdrawing consent needs the referral lifecycle loaded (import referrals.services)")
+    for stopper in _referral_stoppers:
+        stopper(session, case, event, referral_ids, facts.actor, facts.now)
 
 
 def _enter_step(session: Session, case: Case, step: str, deadline_key: str | None, now: datetime) -> None:

@@ -48,6 +48,9 @@ class Facts:
     open_items: tuple[str, ...] = ()
     owner_id: int | None = None
     urgency: str = "normal"
+    # the names, as loaded, of codes the payload mentions (service domains: {"health": {"vi": ..., "en": ...}}),
+    # so that a refusal reads in words without the guard touching the database
+    names: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
 
     @property
     def child_age(self) -> int | None:

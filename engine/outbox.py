@@ -28,6 +28,7 @@ TEMPLATES = (
     "escalation",
     "referral_rejected",
     "referral_completed",
+    "referral_cancelled",
     "care_plan_awaiting_approval",
     "daily_digest",
     "report_ready",
@@ -176,6 +177,16 @@ def _referral_due(session: Session, referral: Referral) -> datetime | None:
     return _aware(task_due) if task_due is not None else None
 
 
+def _ended_clock_due(session: Session, referral: Referral, at: datetime) -> datetime | None:
+    """The due time of the referral's clock that closed at ``at`` (the transition that just ended it)."""
+    due = session.execute(
+        sa.select(sa.func.min(col(Deadline.due_at))).where(
+            col(Deadline.referral_id) == referral.id, col(Deadline.closed_at) == at
+        )
+    ).scalar()
+    return _aware(due) if due is not None else None
+
+
 def _aware(value: Any) -> datetime | None:
     """``min()`` bypasses the column type on SQLite: parse text and make naive values UTC."""
     from datetime import UTC
@@ -219,18 +230,28 @@ _REFERRAL_NOTICES: dict[str, tuple[str, str]] = {
     "rejected": ("referral_rejected", "owner"),
     "failed": ("referral_rejected", "owner"),
     "completed": ("referral_completed", "owner"),
+    "cancelled": ("referral_cancelled", "agency"),
 }
 
 
 def on_referral_event(session: Session, referral: Referral, case: Case, event: Event) -> None:
-    """Write the notifications a referral transition causes (requested, rejected, failed, completed)."""
+    """Write the notifications a referral transition causes (requested, rejected, failed, completed, and
+    cancelled once the agency had it)."""
     notice = _REFERRAL_NOTICES.get(event.to_state or "")
     if notice is None or event.from_state == event.to_state:
         return
+    if event.to_state == "cancelled" and event.from_state == "draft":
+        return  # the agency never received it: nothing to call off
     template, audience = notice
     context = referral_context(session, referral, case)
     if event.to_state == "failed":
         context["failed"] = True
+    if event.to_state == "cancelled":
+        # The agency stops: the time it had to act by no longer applies. The sender's own words stay with the case.
+        context.pop("reason_text", None)
+        ended = _ended_clock_due(session, referral, event.at)
+        if ended is not None:
+            context["due_at"] = ended.isoformat()
     if audience == "agency":
         if referral.assignee_id is not None:
             kind, ref = "user", str(referral.assignee_id)
@@ -241,4 +262,6 @@ def on_referral_event(session: Session, referral: Referral, case: Case, event: E
     enqueue(
         session, template=template, recipient_kind=kind, recipient_ref=ref, dedupe_key=f"ev:{event.id}:{kind}:{ref}",
         context=context, case_id=case.id, referral_id=referral.id, agency_code=referral.agency_code, now=event.at,
+        # a call-off goes out at once even to an agency on the daily digest: it must stop using the child's data
+        digest=False if event.to_state == "cancelled" else None,
     )

@@ -39,6 +39,7 @@ REASON_LABELS: dict[str, tuple[str, str]] = {
     "could_not_contact_family": ("không liên lạc được với gia đình", "could not contact the family"),
     "unreachable": ("không liên lạc được với gia đình", "family unreachable"),
     "other": ("lý do khác", "other reason"),
+    "consent_withdrawn": ("sự đồng ý đã được rút lại", "consent withdrawn"),
 }
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "delivered_fully": ("đã cung cấp đầy đủ", "delivered fully"),

@@ -27,7 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from engine.models import Referral
-from referrals.lifecycle import FHIR_STATUS, OUTCOME_LABELS, REASON_LABELS
+from referrals.lifecycle import CANCEL_REASON_LABELS, FHIR_STATUS, OUTCOME_LABELS, REASON_LABELS
 
 KETNOI_SYSTEM = "urn:ketnoi"
 
@@ -66,6 +66,12 @@ def to_fhir_task(referral: Referral, case_reference: str) -> dict[str, Any]:
     if referral.state in ("rejected", "failed") and referral.reason_code:
         label = REASON_LABELS.get(referral.reason_code, ("", ""))[1]
         reason = _coding(f"{KETNOI_SYSTEM}:referral-reason", referral.reason_code, label)
+        if referral.reason_text:
+            reason["text"] = referral.reason_text
+        task["statusReason"] = reason
+    elif referral.state == "cancelled" and referral.reason_code in CANCEL_REASON_LABELS:  # consent withdrawn
+        reason = _coding(f"{KETNOI_SYSTEM}:referral-reason", referral.reason_code,
+                         CANCEL_REASON_LABELS[referral.reason_code][1])
         if referral.reason_text:
             reason["text"] = referral.reason_text
         task["statusReason"] = reason

@@ -14,7 +14,10 @@ service in the reader's language: from ``domain_name_vi``/``domain_name_en`` and
 
 Payloads: ``reject``/``fail`` take ``reason`` (a code of ``REASONS``) and ``reason_text`` (required when the
 reason is ``other``); ``complete`` takes ``outcome`` (a code of ``OUTCOMES``) and ``note``; ``cancel`` takes
-``reason`` (free text: why the sender ends the loop); ``hold`` may take ``reason``.
+``reason`` (free text: why the sender ends the loop, or a code of ``CANCEL_REASONS``, then with an optional
+``reason_text``); ``hold`` may take ``reason``. The code ``consent_withdrawn`` is what the engine gives when a
+withdrawal of consent leaves the referral's domain uncovered (``engine.cases.withdraw_consents``); it is refused
+while a consent in force still covers the domain.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ AGENCY_STATES = ("requested", "accepted", "in_progress", "on_hold")  # the agenc
 
 REASONS = ("no_capacity", "not_eligible", "could_not_contact_family", "family_declined", "service_unavailable", "other")
 OUTCOMES = ("delivered_fully", "delivered_partly", "not_delivered")
+CONSENT_WITHDRAWN = "consent_withdrawn"
+CANCEL_REASONS = (CONSENT_WITHDRAWN,)  # coded reasons of a cancellation; any other reason is the sender's own words
 
 # HL7 FHIR R4/R5 Task.status for each state: the mapping is one to one.
 FHIR_STATUS = {
@@ -70,6 +75,9 @@ REASON_LABELS: dict[str, tuple[str, str]] = {
     "service_unavailable": ("Dịch vụ không có sẵn", "Service unavailable"),
     "other": ("Lý do khác", "Other"),
 }
+CANCEL_REASON_LABELS: dict[str, tuple[str, str]] = {
+    CONSENT_WITHDRAWN: ("Sự đồng ý đã được rút lại", "Consent withdrawn"),
+}
 OUTCOME_LABELS: dict[str, tuple[str, str]] = {
     "delivered_fully": ("Đã cung cấp đầy đủ", "Delivered fully"),
     "delivered_partly": ("Đã cung cấp một phần", "Delivered in part"),
@@ -91,6 +99,12 @@ register({
         "với cơ quan nhận chuyển gửi.",
         "en": "No recorded, unrevoked consent covers the domain '{domain}'; the child's data cannot be shared "
         "with the receiving agency.",
+    },
+    "referral.consent_still_given": {
+        "vi": "Sự đồng ý cho lĩnh vực «{domain}» vẫn còn hiệu lực; không thể hủy với lý do «rút lại sự đồng ý». "
+        "Hãy ghi nhận việc rút lại sự đồng ý trên hồ sơ.",
+        "en": "Consent for the domain '{domain}' is still in force; the referral cannot be cancelled as 'consent "
+        "withdrawn'. Record the withdrawal of consent on the case.",
     },
     "referral.not_in_care_plan": {
         "vi": "Dịch vụ «{service}» không có trong kế hoạch hỗ trợ đã phê duyệt.",
@@ -156,6 +170,15 @@ def consent_covers_domain(facts: Facts) -> None:
         raise TransitionRefused("referral.consent_missing", domain=named(facts, "domain", "domain", "domains.csv"))
 
 
+def withdrawal_is_so(facts: Facts) -> None:
+    """A cancellation for withdrawn consent says so only when no consent in force covers the domain any more."""
+    if facts.payload.get("reason") != CONSENT_WITHDRAWN:
+        return
+    domain = facts.data.get("domain")
+    if any(domain in domains for _, domains in facts.consents):
+        raise TransitionRefused("referral.consent_still_given", domain=named(facts, "domain", "domain", "domains.csv"))
+
+
 def allowed_for_case(facts: Facts) -> None:
     """Referrals come from the care plan during care, or (urgent protection) already during pre-intake."""
     stage = facts.data.get("case_stage")
@@ -202,7 +225,7 @@ TRANSITIONS = [
        requires("outcome", OUTCOMES), requires("note"), vi="Hoàn thành, ghi kết quả", en="Complete with outcome"),
     *t(["in_progress", "on_hold"], "fail", "failed", RECEIVERS, acting_for_referral_agency,
        requires("reason", REASONS), reason_text_for_other, vi="Không thực hiện được", en="Record failure"),
-    *t(list(OPEN_STATES), "cancel", "cancelled", SENDERS, requires("reason"),
+    *t(list(OPEN_STATES), "cancel", "cancelled", SENDERS, requires("reason"), withdrawal_is_so,
        vi="Hủy chuyển gửi", en="Cancel referral"),
 ]
 

@@ -8,7 +8,7 @@ tasks and clocks, and writes the outbox. Every refusal raises before the first w
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,7 +17,7 @@ from sqlmodel import Session, col, select
 
 from engine import deadlines, outbox, tasks
 from engine.audit import append_event
-from engine.cases import clean_payload, consent_facts
+from engine.cases import clean_payload, consent_facts, on_consent_withdrawn
 from engine.db import utcnow
 from engine.errors import Conflict, InvalidInput, NotFound, TransitionRefused
 from engine.i18n import both, register
@@ -26,6 +26,8 @@ from engine.models import Agency, Case, Event, Referral, ServiceDomain, ServiceT
 from engine.text import nfc
 from referrals.lifecycle import (
     AGENCY_STATES,
+    CANCEL_REASONS,
+    CONSENT_WITHDRAWN,
     ENDED_STATES,
     OPEN_STATES,
     REFERRAL_MACHINE,
@@ -205,6 +207,22 @@ def create_referral(
     return referral
 
 
+@on_consent_withdrawn
+def cancel_for_withdrawn_consent(session: Session, case: Case, event: Event, referral_ids: Sequence[int],
+                                 actor: Actor, now: datetime) -> None:
+    """Consent was withdrawn (``event``) and no consent in force covers these open referrals' domains: each is
+    cancelled by the sender's own transition, with the reason ``consent_withdrawn``, in the withdrawal's
+    transaction: its tasks and clocks close and the agency that had it is told (``engine.outbox``). The
+    withdrawal's own reason stays on the case: the agency learns only that consent was withdrawn."""
+    for referral_id in referral_ids:
+        # lock it first (PostgreSQL): the version read is the one the cancellation writes over
+        version = session.execute(
+            sa.select(col(Referral.version)).where(col(Referral.id) == referral_id).with_for_update()
+        ).scalar_one()
+        transition_referral(session, referral_id, "cancel", actor, version,
+                            {"reason": CONSENT_WITHDRAWN, "withdrawal_event_id": event.id}, now)
+
+
 def _check_assignee(session: Session, assignee_id: int, agency_code: str) -> None:
     user = session.get(User, assignee_id)
     if user is None or not user.active or user.role != "agency_staff" or user.agency_code != agency_code:
@@ -246,6 +264,9 @@ def _values_for(tr: Transition, facts: Facts) -> dict[str, Any]:
     elif tr.action == "start":
         values["started_at"] = now
     if tr.action in ("reject", "fail"):
+        values["reason_code"] = payload["reason"]
+        values["reason_text"] = nfc(str(payload.get("reason_text") or "")).strip() or None
+    elif tr.action == "cancel" and payload["reason"] in CANCEL_REASONS:
         values["reason_code"] = payload["reason"]
         values["reason_text"] = nfc(str(payload.get("reason_text") or "")).strip() or None
     elif tr.action == "cancel":

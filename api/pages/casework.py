@@ -255,7 +255,7 @@ def field_view(ctx: PageContext, f: FieldSpec, services: Sequence[ServiceType] =
         options = [(v, pick(f.labels.get(v), ctx.lang, v)) for v in f.choices]
     else:
         options = [(v, ctx.t(f"page.{f.prefix}.{v}")) for v in f.choices]
-    return {"name": f.name, "kind": f.kind, "label": ctx.t(f"page.field.{f.name}"), "options": options,
+    return {"name": f.name, "kind": f.kind, "label": ctx.t(f.label or f"page.field.{f.name}"), "options": options,
             "required": f.required, "preset": preset or []}
 
 
@@ -350,6 +350,7 @@ def render_case(ctx: PageContext, case_id: int, *, error: str | None = None, sta
             "proposals": _proposals(s, ctx, case, referrals), "deadlines": _deadline_rows(s, ctx, case),
             "consents": list(s.execute(sa.select(Consent).where(col(Consent.case_id) == case.id)
                                        .order_by(col(Consent.id))).scalars()),
+            "domain_names": {dm.code: name_of(dm, ctx.lang) for dm in domains},
             "timeline": timeline_entries(s, ctx, timeline(s, case.id or 0)),
             "deliveries": delivery_rows(s, ctx.lang, delivery_log_for_case(s, case.id or 0, limit=DELIVERY_ROWS)),
             "stage": pick(STAGE_LABELS.get(case.stage), ctx.lang, case.stage),

@@ -173,6 +173,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.reason.moved_away": {"vi": "Chuyển đến xã khác", "en": "Moved to another commune"},
     "page.reason.family_withdrew": {"vi": "Gia đình rút lui", "en": "Family withdrew"},
     "page.reason.deceased": {"vi": "Đã mất", "en": "Deceased"},
+    "page.reason.consent_withdrawn": {"vi": "Rút lại sự đồng ý", "en": "Consent withdrawn"},
     # case page
     "page.case.title": {"vi": "Hồ sơ {ref}", "en": "Case {ref}"},
     "page.case.stage": {"vi": "Giai đoạn", "en": "Stage"},
@@ -193,6 +194,12 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.case.send_referral": {"vi": "Gửi chuyển gửi", "en": "Send the referral"},
     "page.case.timeline": {"vi": "Diễn biến", "en": "Timeline"},
     "page.case.consents": {"vi": "Sự đồng ý đã ghi nhận", "en": "Consents recorded"},
+    "page.case.consent_revoked": {"vi": "đã rút lại ngày {date}", "en": "withdrawn on {date}"},
+    "page.field.withdrawn_by": {"vi": "Người rút lại sự đồng ý", "en": "Withdrawn by"},
+    "page.field.withdrawn_domains": {
+        "vi": "Lĩnh vực rút lại (không chọn lĩnh vực nào: rút lại toàn bộ)",
+        "en": "Domains withdrawn (none ticked: all of them)",
+    },
     "page.case.referrals_missing": {
         "vi": "Chức năng chuyển gửi chưa sẵn sàng.", "en": "Referrals are not available yet.",
     },
@@ -242,6 +249,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.notice.referral_requested": {"vi": "Yêu cầu chuyển gửi mới", "en": "New referral"},
     "page.notice.referral_rejected": {"vi": "Chuyển gửi bị từ chối", "en": "Referral rejected"},
     "page.notice.referral_completed": {"vi": "Đã hoàn thành chuyển gửi", "en": "Referral completed"},
+    "page.notice.referral_cancelled": {"vi": "Chuyển gửi đã bị hủy", "en": "Referral cancelled"},
     "page.notice.care_plan_awaiting_approval": {
         "vi": "Kế hoạch hỗ trợ chờ phê duyệt", "en": "Care plan awaiting approval",
     },

@@ -32,7 +32,7 @@ from engine.policy import clock_label
 from engine.states import CASE_MACHINE, STEP_LABELS
 from engine.users import actor_of
 from notifications.log import DeliveryLogEntry
-from referrals.lifecycle import OUTCOME_LABELS, REASON_LABELS, REFERRAL_MACHINE, STATE_LABELS
+from referrals.lifecycle import CANCEL_REASON_LABELS, OUTCOME_LABELS, REASON_LABELS, REFERRAL_MACHINE, STATE_LABELS
 
 PREFIX = "/app"
 HERE = Path(__file__).resolve().parent
@@ -244,6 +244,8 @@ def outcome_label(referral: Referral, lang: str) -> str:
         return pick(OUTCOME_LABELS.get(referral.outcome), lang, referral.outcome)
     if referral.reason_code in REASON_LABELS:
         return pick(REASON_LABELS[referral.reason_code], lang, referral.reason_code)
+    if referral.reason_code in CANCEL_REASON_LABELS:  # a coded cancellation (consent withdrawn)
+        return pick(CANCEL_REASON_LABELS[referral.reason_code], lang, referral.reason_code)
     return ""
 
 

@@ -29,6 +29,7 @@ class FieldSpec:
     prefix: str = ""  # catalogue prefix of the choice labels
     required: bool = False
     labels: Mapping[str, tuple[str, str]] | None = None  # (vi, en) labels given by the owning room
+    label: str = ""  # the field's own catalogue key, when ``page.field.<name>`` does not say it for this form
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ CASE_ACTION_FORMS: dict[str, FormSpec] = {
     "reject_closure": FormSpec((FieldSpec("reason", "textarea", required=True),)),
     "record_follow_up": FormSpec((FieldSpec("note", "textarea", required=True),)),
     "reopen": FormSpec((FieldSpec("reason", "textarea", required=True),)),
+    # no domain ticked: everything that person consented to is withdrawn
+    "withdraw_consent": FormSpec((FieldSpec("given_by", "select", ("guardian", "child"), "given_by", required=True,
+                                            label="page.field.withdrawn_by"),
+                                  FieldSpec("domains", "checkboxes", DOMAINS, label="page.field.withdrawn_domains"),
+                                  FieldSpec("reason", "textarea"))),
 }
 
 def referral_form(action: str) -> FormSpec:

@@ -2,7 +2,12 @@
 periodic reviews, re-planning back to intake, and the proposal to close."""
 
 from engine.machine import Step, t
-from engine.states.guards import CLOSURE_REASONS, requires, store
+from engine.states.guards import (
+    CLOSURE_REASONS,
+    requires,
+    store,
+    withdraw_consent_guards,
+)
 
 STAGE = "care"
 CASEWORKERS = ("caseworker", "supervisor")
@@ -26,4 +31,6 @@ TRANSITIONS = [
        requires("reason", CLOSURE_REASONS), deadline="case.closure_proposed",
        effect=store("closure", "reason", "note", author=True),
        vi="Đề xuất dừng chăm sóc", en="Propose closure"),
+    *t("in_care", "withdraw_consent", "in_care", CASEWORKERS, *withdraw_consent_guards(),
+       vi="Rút lại sự đồng ý", en="Withdraw consent"),
 ]

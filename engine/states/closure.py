@@ -1,7 +1,13 @@
 """Stage 4 — Dừng chăm sóc / đóng hồ sơ (closure): proposed, approved, follow-up, and reopening."""
 
 from engine.machine import Step, t
-from engine.states.guards import consent_of_guardian_and_child, nothing_left_open, requires, store
+from engine.states.guards import (
+    consent_of_guardian_and_child,
+    nothing_left_open,
+    requires,
+    store,
+    withdraw_consent_guards,
+)
 
 STAGE = "closure"
 CASEWORKERS = ("caseworker", "supervisor")
@@ -26,4 +32,13 @@ TRANSITIONS = [
     *t("closed", "reopen", "needs_assessment", CASEWORKERS, requires("reason"), consent_of_guardian_and_child,
        deadline="case.needs_assessment", effect=store("reopened", "reason", author=True),
        vi="Mở lại hồ sơ", en="Reopen"),
+    # A family that comes back after a closure (one for "family withdrew" leaves no consent in force) consents
+    # again before the case is reopened.
+    *t("closed", "record_consent", "closed", CASEWORKERS,
+       requires("given_by", ("guardian", "child")), requires("name"),
+       vi="Ghi nhận sự đồng ý", en="Record consent"),
+    # Consent may be withdrawn at any time, after closure too (the record and its follow-up stay).
+    *[row for step in ("closure_proposed", "closed")
+      for row in t(step, "withdraw_consent", step, CASEWORKERS, *withdraw_consent_guards(),
+                   vi="Rút lại sự đồng ý", en="Withdraw consent")],
 ]

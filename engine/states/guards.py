@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from typing import Any
 
 from engine.errors import TransitionRefused
-from engine.i18n import Listing, register, term
+from engine.i18n import Listing, Localized, register, term
 from engine.machine import Effect, Facts, Guard
 
 CHILD_CONSENT_AGE = 7  # the child's own consent is needed from age 7 (Law on Children 2016, Art. 6)
@@ -29,10 +29,24 @@ register({
     "guard.field.urgency": {"vi": "mức khẩn cấp", "en": "the urgency"},
     "guard.field.assessment": {"vi": "đánh giá ban đầu", "en": "the first assessment"},
     "guard.field.outcome": {"vi": "kết quả", "en": "the outcome"},
+    "guard.field.domains": {"vi": "lĩnh vực", "en": "the domains"},
     "guard.consent_giver.guardian": {"vi": "cha mẹ, người chăm sóc", "en": "the parent or carer"},
     "guard.consent_giver.child": {"vi": "trẻ", "en": "the child"},
 })
 
+
+register({
+    "guard.consent_not_given": {
+        "vi": "Không có sự đồng ý nào còn hiệu lực của {who} để rút lại; hồ sơ không thay đổi.",
+        "en": "There is no consent of {who} in force to withdraw; nothing was changed.",
+    },
+    "guard.consent_not_given_for": {
+        "vi": "Không thể rút lại điều chưa được đồng ý: {who} chưa đồng ý (hoặc đã rút lại) cho lĩnh vực {domains}. "
+        "Hồ sơ không thay đổi.",
+        "en": "What was never given cannot be withdrawn: {who} has not consented (or has already withdrawn) for "
+        "{domains}. Nothing was changed.",
+    },
+})
 
 # Fields that name several things at once (a list); every other field is one value: text, a code or a number.
 MANY_VALUED = frozenset({"needs", "services", "domains"})
@@ -68,6 +82,45 @@ def consent_of_guardian_and_child(facts: Facts) -> None:
     age = facts.child_age
     if age is not None and age >= CHILD_CONSENT_AGE and "child" not in givers:
         raise TransitionRefused("guard.consent_missing", who=term("guard.consent_giver", "child"))
+
+
+def withdrawn_domains(payload: Mapping[str, Any]) -> list[str] | None:
+    """The domains a withdrawal names, or None for all of them (``domains`` left out or empty).
+
+    One code is taken as a list of one; anything else than text codes is ``guard.payload_invalid``.
+    """
+    value = payload.get("domains")
+    if value is None or value == "" or value == []:
+        return None
+    values = [value] if isinstance(value, str) else value
+    if not isinstance(values, list) or not all(isinstance(v, str) and v.strip() for v in values):
+        raise TransitionRefused("guard.payload_invalid", field=term("guard.field", "domains"), value=str(value)[:100])
+    return sorted({v.strip() for v in values})
+
+
+def consent_to_withdraw(facts: Facts) -> None:
+    """Only a consent in force can be withdrawn: the giver's, covering every domain named (or any, for all)."""
+    given_by = str(facts.payload.get("given_by"))
+    who = term("guard.consent_giver", given_by)
+    wanted = withdrawn_domains(facts.payload)
+    held = [domains for giver, domains in facts.consents if giver == given_by]
+    if not held:
+        raise TransitionRefused("guard.consent_not_given", who=who)
+    if wanted is None:
+        return
+    covered = frozenset().union(*held)
+    missing = [code for code in wanted if code not in covered]
+    if missing:
+        names = [Localized(code, facts.names.get(code)) for code in missing]
+        raise TransitionRefused("guard.consent_not_given_for", who=who, domains=Listing(names, "; "))
+
+
+# Withdrawing consent (Law 91/2025 on personal data: the guardian, and the child from age 7, may withdraw at any
+# time): allowed wherever consent may have been recorded. The case stays at its step; the service revokes the
+# matching consents and ends the referrals that no consent covers any longer (``engine.cases``).
+
+def withdraw_consent_guards() -> tuple[Guard, ...]:
+    return (requires("given_by", ("guardian", "child")), consent_to_withdraw)
 
 
 def approver_is_not_plan_author(facts: Facts) -> None:

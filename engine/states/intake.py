@@ -1,7 +1,12 @@
 """Stage 2 — Tiếp nhận (intake): needs assessment, the care plan, and its approval by another person."""
 
 from engine.machine import Step, t
-from engine.states.guards import approver_is_not_plan_author, requires, store
+from engine.states.guards import (
+    approver_is_not_plan_author,
+    requires,
+    store,
+    withdraw_consent_guards,
+)
 
 STAGE = "intake"
 CASEWORKERS = ("caseworker", "supervisor")
@@ -33,4 +38,7 @@ TRANSITIONS = [
        requires("reason"), deadline="case.care_plan_drafting",
        effect=store("plan_returned", "reason", author=True),
        vi="Trả lại kế hoạch", en="Send plan back"),
+    *[row for step in ("needs_assessment", "care_plan_drafting", "plan_awaiting_approval")
+      for row in t(step, "withdraw_consent", step, CASEWORKERS, *withdraw_consent_guards(),
+                   vi="Rút lại sự đồng ý", en="Withdraw consent")],
 ]

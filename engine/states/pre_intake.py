@@ -9,6 +9,7 @@ from engine.states.guards import (
     nothing_left_open,
     requires,
     store,
+    withdraw_consent_guards,
 )
 
 STAGE = "pre_intake"
@@ -33,4 +34,6 @@ TRANSITIONS = [
     *t(["reported", "verified"], "close_not_eligible", "closed", CASEWORKERS,
        requires("reason", NOT_ELIGIBLE_REASONS), nothing_left_open, effect=store("closure", "reason", "note"),
        vi="Không đủ điều kiện / trùng", en="Not eligible / duplicate"),
+    *t("verified", "withdraw_consent", "verified", CASEWORKERS, *withdraw_consent_guards(),
+       vi="Rút lại sự đồng ý", en="Withdraw consent"),
 ]

@@ -47,6 +47,7 @@ GOOD_PAYLOADS: dict[str, dict[str, Any]] = {
     "reject_closure": {"reason": "chưa xong"},
     "record_follow_up": {"note": "ổn định"},
     "reopen": {"reason": "nhu cầu mới"},
+    "withdraw_consent": {"given_by": "child", "reason": "trẻ không muốn tiếp tục"},
 }
 ACTIONS = sorted(CASE_MACHINE.actions) + ["teleport"]
 PAYLOAD_KEYS = ("urgency", "assessment", "given_by", "name", "reason", "needs", "services", "summary", "note")

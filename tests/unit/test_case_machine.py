@@ -40,6 +40,7 @@ GOOD_PAYLOADS: dict[str, dict[str, Any]] = {
     "reject_closure": {"reason": "school support still running"},
     "record_follow_up": {"note": "doing well"},
     "reopen": {"reason": "new needs"},
+    "withdraw_consent": {"given_by": "guardian", "domains": ["health"], "reason": "no longer wants the clinic"},
 }
 ROWS = sorted(CASE_MACHINE.transitions.values(), key=lambda tr: (tr.source, tr.action))
 
@@ -182,6 +183,7 @@ def test_each_required_field_missing_or_blank_is_refused(tr: Transition) -> None
 
 
 CHOICES = {"verify": ("urgency", "whenever"), "record_consent": ("given_by", "neighbour"),
+           "withdraw_consent": ("given_by", "neighbour"),
            "close_not_eligible": ("reason", "bored"), "propose_closure": ("reason", "tired")}
 
 
