@@ -99,7 +99,7 @@ def test_load_reference_of_a_bad_folder_is_a_plain_message_and_exit_1(shell: She
         encoding="utf-8")
     result = shell.run("load", "reference", str(bad))
     assert result.exit_code == 1
-    assert "units.csv, dòng 3: unknown parent unit '88888'" in result.output
+    assert "units.csv, dòng 3: không có đơn vị cấp trên «88888»" in result.output
     assert "units.csv, line 3: unknown parent unit '88888'" in result.output
     assert "Traceback" not in result.output
     with transaction(make_engine(shell.url)) as s:
