@@ -26,7 +26,7 @@ from api.problems import ApiProblem
 from engine.db import transaction, utcnow
 from engine.models import LoginAttempt, User
 from engine.settings import Settings
-from engine.users import hash_password, verify_password
+from engine.users import hash_password, session_is_current, verify_password
 
 MAX_FAILURES = 5
 WINDOW = timedelta(minutes=15)
@@ -83,18 +83,34 @@ def authenticate(session: Session, login: str, password: str, *, now: datetime |
     return SignIn(user if ok else None)
 
 
+def throttled(session: Session, login: str, *, now: datetime | None = None) -> int | None:
+    """Seconds to wait when ``login`` has failed too often to be checked now (a sign-in or another password check,
+    such as the current password of a password change), else None."""
+    return _retry_after(session, login.strip(), now or utcnow())
+
+
+def record_failed_check(db: sa.Engine, login: str, *, now: datetime | None = None) -> None:
+    """Count a wrong password given for ``login`` outside a sign-in, in its own transaction (the request's own is
+    rolled back by the refusal), so that guessing through another form is slowed down as signing in is."""
+    with transaction(db) as session:
+        session.add(LoginAttempt(login=login.strip(), at=now or utcnow(), ok=False))
+
+
 def issue_token(user: User, settings: Settings, *, now: datetime | None = None) -> str:
     now = now or utcnow()
+    # iat to the microsecond (RFC 7519 allows a fractional NumericDate): a token issued just after a sign-out or a
+    # password change, in the same second, must still be newer than the user's ``sessions_valid_after``
     claims: dict[str, Any] = {
-        "sub": str(user.id), "role": user.role, "iat": now,
+        "sub": str(user.id), "role": user.role, "iat": now.timestamp(),
         "exp": now + timedelta(minutes=settings.access_token_minutes), "typ": "access",
     }
     return jwt.encode(claims, settings.secret_key, algorithm=ALGORITHM)
 
 
 @lru_cache(maxsize=4096)
-def _signed_access_claims(token: str, secret: str) -> tuple[int, float] | None:
-    """(user id, expiry as a POSIX time) of a well-signed access token, or None; its expiry is not checked here.
+def _signed_access_claims(token: str, secret: str) -> tuple[int, float, float] | None:
+    """(user id, expiry, issue time; POSIX times) of a well-signed access token, or None; its expiry is not
+    checked here.
 
     Every request of a signed-in user carries the same token, and checking its signature is pure: the answer is
     kept (bounded; keyed by the secret too), and only the clock is read again on each request.
@@ -104,21 +120,22 @@ def _signed_access_claims(token: str, secret: str) -> tuple[int, float] | None:
                             options={"require": ["exp", "sub", "iat"], "verify_exp": False})
         if claims.get("typ") != "access":
             return None
-        return int(claims["sub"]), float(claims["exp"])
+        return int(claims["sub"]), float(claims["exp"]), float(claims["iat"])
     except (jwt.PyJWTError, ValueError, TypeError):
         return None
 
 
 def user_from_token(session: Session, token: str, settings: Settings, *, now: datetime | None = None) -> User | None:
-    """The active user a valid, unexpired token names, or None."""
+    """The active user a valid, unexpired token names, or None: a token issued before the user last signed out,
+    changed or was given a password, or was deactivated, is refused (``User.sessions_valid_after``)."""
     signed = _signed_access_claims(token, settings.secret_key)
     if signed is None:
         return None
-    user_id, expires = signed
+    user_id, expires, issued = signed
     if expires <= (now or utcnow()).timestamp():  # as PyJWT: expired from the second it names
         return None
     user = session.execute(_USER_BY_ID, {"user_id": user_id}).scalar_one_or_none()
-    if user is None or not user.active:
+    if user is None or not session_is_current(user, issued):
         return None
     return user
 

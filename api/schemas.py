@@ -359,6 +359,23 @@ class UserPublic(Public):
     active: bool
 
 
+class PasswordReset(BaseModel):
+    """An administrator sets another user's password; the rules of ``engine.users.check_password`` apply."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"new_password": "mot cau mat khau moi"}]})
+    new_password: str = Field(min_length=8, max_length=200)
+
+
+class PasswordChange(BaseModel):
+    """A user changes their own password, giving the current one."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
+        {"current_password": "mat-khau-cu-cua-toi", "new_password": "mot cau mat khau moi"}]})
+    current_password: str = Field(min_length=1, max_length=200)
+    new_password: str = Field(min_length=8, max_length=200)
+
+
 class AccessLogPublic(Public):
     model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
         {"id": 1, "user_id": 2, "user_login": "lan@05443", "child_id": 1, "at": "2026-11-26T02:00:00Z",

@@ -1,4 +1,4 @@
-"""The audit trail: append events, read a timeline, replay events into a state."""
+"""The audit trail: append events, read a timeline, replay events into a state; user administration's own trail."""
 
 from __future__ import annotations
 
@@ -10,10 +10,12 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from engine.machine import Actor, Machine
-from engine.models import Event
+from engine.models import Event, UserEvent
 
 _EVENT: sa.Table = Event.__table__  # type: ignore[attr-defined]
 _INSERT_EVENT = sa.insert(_EVENT).returning(_EVENT.c.id)
+_USER_EVENT: sa.Table = UserEvent.__table__  # type: ignore[attr-defined]
+_INSERT_USER_EVENT = sa.insert(_USER_EVENT).returning(_USER_EVENT.c.id)
 
 
 def append_event(
@@ -53,6 +55,29 @@ def append_event(
     session.flush()  # keep the order of writes: what the caller added before the event goes first
     event_id = session.connection().execute(_INSERT_EVENT, values).scalar_one()
     return Event(id=event_id, **values)
+
+
+def append_user_event(
+    session: Session, *, user_id: int, action: str, actor: Actor, at: datetime, payload: dict[str, Any] | None = None,
+) -> UserEvent:
+    """Record one act of user administration done to ``user_id`` (by ``Actor.system()``: an operator at the server).
+
+    Like ``append_event``: a plain INSERT ... RETURNING id after what the session holds unwritten. The payload
+    says what changed (a role, a unit), never a password or its hash.
+    """
+    values: dict[str, Any] = {
+        "user_id": user_id, "action": action, "actor_id": actor.user_id, "actor_role": actor.role, "at": at,
+        "payload": dict(payload or {}),
+    }
+    session.flush()
+    event_id = session.connection().execute(_INSERT_USER_EVENT, values).scalar_one()
+    return UserEvent(id=event_id, **values)
+
+
+def user_timeline(session: Session, user_id: int) -> list[UserEvent]:
+    """Every act of administration done to a user, in the order it happened."""
+    return list(session.exec(
+        select(UserEvent).where(UserEvent.user_id == user_id).order_by(sa.asc(col(UserEvent.id)))))
 
 
 def timeline(session: Session, case_id: int) -> list[Event]:

@@ -117,6 +117,24 @@ class User(SQLModel, table=True):
     language: str = Field(default="vi", max_length=8)
     active: bool = True
     created_at: datetime = ts_field(nullable=False, default_now=True)
+    # page sessions and bearer tokens issued before this instant are refused (sign-out, password change...)
+    sessions_valid_after: datetime | None = ts_field()
+
+
+class UserEvent(SQLModel, table=True):
+    """The audit trail of user administration: who created, deactivated, reactivated a user or set a password.
+
+    Append-only like ``event`` (the database refuses UPDATE and DELETE); never holds a password or its hash.
+    """
+
+    __tablename__ = "user_event"
+    id: int | None = Field(default=None, primary_key=True)
+    user_id: int = Field(foreign_key="app_user.id", index=True)  # whom it was done to
+    action: str = Field(max_length=64)  # created, deactivated, reactivated, password_reset, password_changed
+    actor_id: int | None = Field(default=None, foreign_key="app_user.id")  # None: an operator at the command line
+    actor_role: str | None = None
+    at: datetime = ts_field(nullable=False, default_now=True)
+    payload: dict[str, Any] = json_field(default_factory=dict)
 
 
 class Child(SQLModel, table=True):

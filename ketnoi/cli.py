@@ -277,6 +277,16 @@ def user_add(
     from engine.users import add_user
 
     _check_user_input(login, language, email, full_name)
+    password = read_password()
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        user = add_user(session, login=login, password=password, role=role, unit_code=unit, agency_code=agency,
+                        email=email, full_name=full_name, language=language)
+    typer.echo(f"Đã thêm người dùng / user added: {user.login} ({user.role}, {user.unit_code})")
+
+
+def read_password() -> str:
+    """A new password: typed twice at a prompt, or one line of standard input when it is not a terminal."""
     if sys.stdin.isatty():
         password = typer.prompt("Mật khẩu / password", hide_input=True, confirmation_prompt=True)
     else:
@@ -284,11 +294,56 @@ def user_add(
     if len(password) > 200:
         fail("Lỗi: Dữ liệu không hợp lệ: mật khẩu dài quá 200 ký tự\n"
              "Error: Invalid input: the password is longer than 200 characters")
+    return str(password)
+
+
+def _administer(login: str, act: str) -> None:
+    """Deactivate or reactivate a user by login, as the operator at the command line (recorded as 'system')."""
+    from engine.db import transaction
+    from engine.machine import Actor
+    from engine.users import deactivate_user, reactivate_user, user_by_login
+
     c = container()
     with plain_errors(), transaction(c.db) as session:
-        user = add_user(session, login=login, password=password, role=role, unit_code=unit, agency_code=agency,
-                        email=email, full_name=full_name, language=language)
-    typer.echo(f"Đã thêm người dùng / user added: {user.login} ({user.role}, {user.unit_code})")
+        user = user_by_login(session, login)
+        assert user.id is not None
+        change = deactivate_user if act == "deactivate" else reactivate_user
+        change(session, user_id=user.id, actor=Actor.system())
+    done = ("Đã vô hiệu hóa / deactivated" if act == "deactivate" else "Đã kích hoạt lại / reactivated")
+    typer.echo(f"{done}: {login}")
+
+
+@user_app.command("deactivate", help=(
+    "Vô hiệu hóa người dùng; mọi phiên đăng nhập kết thúc ngay / deactivate a user; every session ends at once."))
+def user_deactivate(login: Annotated[str, typer.Argument(help="tên đăng nhập / login")]) -> None:
+    """Deactivate a user; every session ends at once."""
+    _administer(login, "deactivate")
+
+
+@user_app.command("reactivate", help=(
+    "Cho người dùng đăng nhập lại (các phiên cũ vẫn kết thúc) / let a deactivated user sign in again (old sessions "
+    "stay ended)."))
+def user_reactivate(login: Annotated[str, typer.Argument(help="tên đăng nhập / login")]) -> None:
+    """Let a deactivated user sign in again."""
+    _administer(login, "reactivate")
+
+
+@user_app.command("password", help=(
+    "Đặt lại mật khẩu của người dùng (từ lời nhắc hoặc đầu vào chuẩn); mọi phiên kết thúc / reset a user's "
+    "password (from a prompt or standard input); every session ends."))
+def user_password(login: Annotated[str, typer.Argument(help="tên đăng nhập / login")]) -> None:
+    """Reset a user's password; every session of theirs ends."""
+    from engine.db import transaction
+    from engine.machine import Actor
+    from engine.users import reset_password, user_by_login
+
+    password = read_password()
+    c = container()
+    with plain_errors(), transaction(c.db) as session:
+        user = user_by_login(session, login)
+        assert user.id is not None
+        reset_password(session, user_id=user.id, new_password=password, actor=Actor.system())
+    typer.echo(f"Đã đặt lại mật khẩu / password reset: {login}")
 
 
 MAX_RECORD_ID = 2**31 - 1  # record ids are 32-bit integers on PostgreSQL

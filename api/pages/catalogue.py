@@ -20,6 +20,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.nav.indicators": {"vi": "Chỉ tiêu", "en": "Indicators"},
     "page.nav.reports": {"vi": "Báo cáo", "en": "Reports"},
     "page.nav.sign_out": {"vi": "Đăng xuất", "en": "Sign out"},
+    "page.nav.password": {"vi": "Đổi mật khẩu", "en": "Change password"},
     "page.lang.switch": {"vi": "English", "en": "Tiếng Việt"},
     "page.signed_in_as": {"vi": "Đang đăng nhập: {name}", "en": "Signed in as {name}"},
     # roles
@@ -38,6 +39,27 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.login.throttled": {
         "vi": "Đăng nhập sai quá nhiều lần. Hãy thử lại sau {seconds} giây.",
         "en": "Too many failed sign-ins. Try again in {seconds} seconds.",
+    },
+    # changing one's own password (api/pages/account.py)
+    "page.password.title": {"vi": "Đổi mật khẩu", "en": "Change your password"},
+    "page.password.rules": {
+        "vi": "Mật khẩu mới cần ít nhất 8 ký tự, không chứa tên đăng nhập hay họ tên của bạn và không phải mật khẩu "
+        "phổ biến. Một câu gồm vài từ vừa dễ nhớ vừa khó đoán. Sau khi đổi, các phiên đăng nhập khác của bạn "
+        "(trên máy khác) sẽ kết thúc.",
+        "en": "The new password needs at least 8 characters, must not contain your login or your name, and must not "
+        "be a common password. A phrase of a few words is easy to remember and hard to guess. Once it is changed, "
+        "your other sessions (on other devices) end.",
+    },
+    "page.password.current": {"vi": "Mật khẩu hiện tại", "en": "Current password"},
+    "page.password.new": {"vi": "Mật khẩu mới", "en": "New password"},
+    "page.password.confirm": {"vi": "Nhập lại mật khẩu mới", "en": "New password again"},
+    "page.password.submit": {"vi": "Đổi mật khẩu", "en": "Change password"},
+    "page.password.changed": {
+        "vi": "Đã đổi mật khẩu. Các phiên đăng nhập khác của bạn đã kết thúc.",
+        "en": "Your password is changed. Your other sessions have ended.",
+    },
+    "page.password.mismatch": {
+        "vi": "Hai lần nhập mật khẩu mới không giống nhau.", "en": "The two new passwords differ.",
     },
     "page.task.refer_again": {"vi": "Chuyển gửi lại (cơ quan đã từ chối)", "en": "Refer again (the agency declined)"},
     "page.task.reported": {"vi": "Xác minh thông tin, đánh giá ban đầu", "en": "Verify the report, first assessment"},

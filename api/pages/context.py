@@ -20,7 +20,7 @@ from engine.i18n import LANGUAGES, translate
 from engine.machine import Actor
 from engine.models import User
 from engine.settings import Settings, get_settings
-from engine.users import actor_of
+from engine.users import actor_of, session_is_current
 
 
 @lru_cache(maxsize=1)
@@ -82,7 +82,8 @@ def page_context(request: Request) -> PageContext:
     if session is not None:
         with transaction(ctx.engine) as s:
             user = s.get(User, session.user_id)
-        if user is not None and user.active:
+        # a deactivated user's, or one from before they last signed out or had their password changed, is refused
+        if user is not None and session_is_current(user, session.issued_at):
             ctx.user = user
         else:
             ctx.session = None

@@ -4,6 +4,8 @@ itsdangerous is not installed (starlette's SessionMiddleware needs it), so the c
 HMAC-SHA256 from the standard library: ``base64(json).signature``. The key is derived from
 ``Settings.secret_key`` with a purpose string, so a token signed for the API can never pass as a page session.
 The cookie holds only the user id, an issue time and the per-session CSRF token; nothing about a child.
+The issue time is kept to the microsecond: a session begun just after signing out or changing the password, in
+the same second, is still newer than the user's ``sessions_valid_after`` (``engine.users.session_is_current``).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ _PURPOSE = b"ketnoi-pages-session-v1"
 class PageSession:
     user_id: int
     csrf: str
-    issued_at: int  # unix seconds
+    issued_at: float  # unix seconds, to the microsecond
 
 
 def _key(secret_key: str) -> bytes:
@@ -42,7 +44,7 @@ def _unb64(text: str) -> bytes:
 
 
 def sign_session(secret_key: str, user_id: int, now: datetime) -> tuple[str, PageSession]:
-    session = PageSession(user_id=user_id, csrf=secrets.token_urlsafe(32), issued_at=int(now.timestamp()))
+    session = PageSession(user_id=user_id, csrf=secrets.token_urlsafe(32), issued_at=now.timestamp())
     body = _b64(json.dumps({"u": session.user_id, "c": session.csrf, "t": session.issued_at}).encode())
     signature = _b64(hmac.new(_key(secret_key), body.encode(), hashlib.sha256).digest())
     return f"{body}.{signature}", session
@@ -58,7 +60,7 @@ def read_session(secret_key: str, cookie: str | None, now: datetime) -> PageSess
         return None
     try:
         data = json.loads(_unb64(body))
-        session = PageSession(user_id=int(data["u"]), csrf=str(data["c"]), issued_at=int(data["t"]))
+        session = PageSession(user_id=int(data["u"]), csrf=str(data["c"]), issued_at=float(data["t"]))
     except (ValueError, KeyError, TypeError):
         return None
     age = now.timestamp() - session.issued_at

@@ -19,6 +19,7 @@ from api.pages.common import signed_in as signed_in
 from api.pages.context import PageContext, page_context
 from api.pages.security import SESSION_COOKIE, SESSION_LIFETIME, sign_session
 from engine.db import transaction
+from engine.users import sign_out_everywhere
 
 router = APIRouter(route_class=PageRoute)
 LOGIN_CSRF_COOKIE = "ketnoi_login_csrf"
@@ -67,7 +68,12 @@ def login_submit(ctx: PageContext = Depends(page_context), form: FormData = Depe
 
 
 @router.post("/logout")
-def logout(form: FormData = Depends(checked_form)) -> Response:
+def logout(ctx: PageContext = Depends(signed_in), form: FormData = Depends(checked_form)) -> Response:
+    """Signing out signs the user out everywhere: every page session of theirs, on every device, and every API
+    token issued until now stop working (``engine.users.sign_out_everywhere``), so a copied cookie is useless."""
+    assert ctx.user is not None and ctx.user.id is not None
+    with transaction(ctx.engine) as s:
+        sign_out_everywhere(s, user_id=ctx.user.id)
     response = see_other(f"{PREFIX}/login")
     response.delete_cookie(SESSION_COOKIE, path="/")
     return response

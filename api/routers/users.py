@@ -1,27 +1,127 @@
-"""Users: administrators add them; everyone can read who they are signed in as."""
+"""Users: administrators add and manage the users of their area; everyone reads who they are signed in as and
+changes their own password.
+
+An administrator reaches only the users whose unit lies in their own unit's subtree; any other user is "not
+found" (404), as a record outside one's scope is everywhere in the API. Every act is written to the user
+administration trail (``engine.audit.append_user_event``) in the request's transaction.
+"""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from typing import Annotated, Any, Literal
 
-from api.deps import CurrentUser, DbSession, require_roles
+from fastapi import APIRouter, Query, Response
+
+from api.auth import record_failed_check, throttled
+from api.deps import ContainerDep, CurrentActor, CurrentUser, DbSession, require_roles
 from api.idempotency import Idem
-from api.schemas import UserCreate, UserPublic
-from engine.users import add_user
+from api.problems import ApiProblem
+from api.schemas import PasswordChange, PasswordReset, RecordId, UserCreate, UserPublic
+from engine.errors import InvalidInput
+from engine.users import (
+    USER_ROLES,
+    add_user,
+    change_password,
+    deactivate_user,
+    list_users,
+    reactivate_user,
+    reset_password,
+    user_in_area,
+)
 
 router = APIRouter(prefix="/users", tags=["users"])
+Admin = require_roles("admin")
+NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"description": "no such user in your area"}}
+PASSWORD_REFUSED: dict[int | str, dict[str, Any]] = {
+    422: {"description": "the password is refused: too short, the login or name, or too common"}}
 
 
-@router.post("", status_code=201, response_model=UserPublic, dependencies=[require_roles("admin")],
-             responses={422: {"description": "invalid input (unknown unit or agency, login taken...)"}},
-             summary="Add a user (administrators)")
-def create_user(body: UserCreate, session: DbSession, idem: Idem) -> object:
+@router.post("", status_code=201, response_model=UserPublic, dependencies=[Admin],
+             responses={404: {"description": "the unit or agency lies outside your area"},
+                        422: {"description": "invalid input (unknown unit or agency, login taken, weak password...)"}},
+             summary="Add a user in your area (administrators)")
+def create_user(body: UserCreate, session: DbSession, actor: CurrentActor, idem: Idem) -> object:
     if (replayed := idem.replay()) is not None:
         return replayed
-    user = add_user(session, **body.model_dump())
+    user = add_user(session, **body.model_dump(), actor=actor)
     return idem.respond(201, UserPublic.model_validate(user), headers={"Location": f"/api/v1/users/{user.id}"})
+
+
+@router.get("", response_model=list[UserPublic], dependencies=[Admin],
+            summary="The users of your area, by login (administrators)")
+def list_area_users(
+    session: DbSession, actor: CurrentActor,
+    role: Annotated[Literal[USER_ROLES] | None, Query(description="only this role")] = None,  # type: ignore[valid-type]
+    active: Annotated[bool | None, Query(description="only active (true) or deactivated (false) users")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 200,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[UserPublic]:
+    users = list_users(session, actor, role=role, active=active, limit=limit, offset=offset)
+    return [UserPublic.model_validate(u) for u in users]
 
 
 @router.get("/me", response_model=UserPublic, summary="Who I am signed in as")
 def me(user: CurrentUser) -> UserPublic:
     return UserPublic.model_validate(user)
+
+
+@router.post("/me/password", status_code=204, response_class=Response,
+             responses={**PASSWORD_REFUSED, 429: {"description": "too many wrong passwords"}},
+             summary="Change my password (giving the current one)")
+def change_my_password(body: PasswordChange, session: DbSession, user: CurrentUser,
+                       container: ContainerDep) -> Response:
+    """Every session and token of yours ends, this one too: sign in again with the new password.
+
+    A wrong current password counts as a failed sign-in, and is refused (429) after as many as signing in is.
+    """
+    assert user.id is not None
+    login = user.login
+    if (retry_after := throttled(session, login)) is not None:
+        raise ApiProblem(429, "api.too_many_attempts", headers={"Retry-After": str(retry_after)},
+                         seconds=retry_after)
+    try:
+        change_password(session, user_id=user.id, current_password=body.current_password,
+                        new_password=body.new_password)
+    except InvalidInput as refused:
+        if refused.code == "password.wrong_current":
+            # nothing was written: end the request's transaction first (on SQLite it holds the write lock), then
+            # count the failure in a transaction of its own, which the refusal does not roll back
+            session.rollback()
+            record_failed_check(container.db, login)
+        raise
+    return Response(status_code=204)
+
+
+@router.get("/{user_id}", response_model=UserPublic, dependencies=[Admin], responses=NOT_FOUND,
+            summary="One user of your area (administrators)")
+def read_user(user_id: RecordId, session: DbSession, actor: CurrentActor) -> UserPublic:
+    return UserPublic.model_validate(user_in_area(session, actor, user_id))
+
+
+@router.post("/{user_id}/deactivate", response_model=UserPublic, dependencies=[Admin],
+             responses={**NOT_FOUND, 422: {"description": "you cannot deactivate yourself"}},
+             summary="Deactivate a user: no sign-in, every session ends (administrators)")
+def deactivate(user_id: RecordId, session: DbSession, actor: CurrentActor, idem: Idem) -> object:
+    """Deactivating a user who is already inactive changes nothing."""
+    if (replayed := idem.replay()) is not None:
+        return replayed
+    return idem.respond(200, UserPublic.model_validate(deactivate_user(session, user_id=user_id, actor=actor)))
+
+
+@router.post("/{user_id}/reactivate", response_model=UserPublic, dependencies=[Admin], responses=NOT_FOUND,
+             summary="Let a deactivated user sign in again (administrators)")
+def reactivate(user_id: RecordId, session: DbSession, actor: CurrentActor, idem: Idem) -> object:
+    """Reactivating an active user changes nothing; sessions ended by the deactivation stay ended."""
+    if (replayed := idem.replay()) is not None:
+        return replayed
+    return idem.respond(200, UserPublic.model_validate(reactivate_user(session, user_id=user_id, actor=actor)))
+
+
+@router.post("/{user_id}/password", status_code=204, response_class=Response, dependencies=[Admin],
+             responses={**NOT_FOUND, **PASSWORD_REFUSED},
+             summary="Reset a user's password; their sessions end (administrators)")
+def reset_user_password(user_id: RecordId, body: PasswordReset, session: DbSession, actor: CurrentActor) -> Response:
+    """Setting the same password again leaves the same state, so a retry is harmless (no Idempotency-Key needed).
+    Your own password: `POST /users/me/password`."""
+    reset_password(session, user_id=user_id, new_password=body.new_password, actor=actor)
+    return Response(status_code=204)

@@ -11,9 +11,10 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
 from tests.api.conftest import CHILD, People, Scenario
-from tests.support.people import COMMUNE_A
+from tests.support.people import COMMUNE_A, PASSWORD, make_user
 
 SUBJECTS = ("caseworker", "caseworker_b", "supervisor", "supervisor_b", "agency", "agency_other", "admin", "anon")
 _counter = itertools.count(1)
@@ -33,6 +34,9 @@ RECORD_A = expect(404, caseworker=200, supervisor=200)
 CASE_FUNCTION = expect(403, caseworker=200, caseworker_b=200, supervisor=200, supervisor_b=200)
 EVERYONE = expect(200)
 ADMIN_ONLY_CREATE = expect(403, admin=201)
+ADMIN_ONLY = expect(403, admin=200)
+# a user outside the administrator's area (another province) does not exist for them
+ADMIN_OUTSIDE = expect(403, admin=404)
 STALE = expect(404, caseworker=409, supervisor=409)
 
 Body = Callable[[Scenario], dict[str, Any] | None]
@@ -53,6 +57,12 @@ def _user_body(_: Scenario) -> dict[str, Any]:
     return {"login": f"new{next(_counter)}@test", "password": "mat-khau-du-dai", "role": "caseworker",
             "unit_code": COMMUNE_A}
 
+
+def _user_body_outside(_: Scenario) -> dict[str, Any]:
+    return {**_user_body(_), "unit_code": "01"}
+
+
+NEW_PASSWORD = {"new_password": "mot cau mat khau moi"}
 
 ROUTES: list[Route] = [
     ("GET", "/api/v1/children/{child_a}", _no_body, {}, RECORD_A),
@@ -90,7 +100,21 @@ ROUTES: list[Route] = [
     ("POST", "/api/v1/agencies", _agency_body, {}, ADMIN_ONLY_CREATE),
     ("PATCH", "/api/v1/agencies/TYT-05443", lambda s: {"phones": ["0912 000 001"]}, {}, expect(403, admin=200)),
     ("POST", "/api/v1/users", _user_body, {}, ADMIN_ONLY_CREATE),
+    ("POST", "/api/v1/users", _user_body_outside, {}, ADMIN_OUTSIDE),
     ("GET", "/api/v1/users/me", _no_body, {}, EVERYONE),
+    ("GET", "/api/v1/users?role=caseworker", _no_body, {}, ADMIN_ONLY),
+    ("GET", "/api/v1/users/{user_in}", _no_body, {}, ADMIN_ONLY),
+    ("GET", "/api/v1/users/{user_out}", _no_body, {}, ADMIN_OUTSIDE),
+    ("POST", "/api/v1/users/{user_in}/deactivate", _no_body, {}, ADMIN_ONLY),
+    ("POST", "/api/v1/users/{user_out}/deactivate", _no_body, {}, ADMIN_OUTSIDE),
+    ("POST", "/api/v1/users/{user_in}/reactivate", _no_body, {}, ADMIN_ONLY),
+    ("POST", "/api/v1/users/{user_out}/reactivate", _no_body, {}, ADMIN_OUTSIDE),
+    ("POST", "/api/v1/users/{user_in}/password", lambda s: NEW_PASSWORD, {}, expect(403, admin=204)),
+    ("POST", "/api/v1/users/{user_out}/password", lambda s: NEW_PASSWORD, {}, ADMIN_OUTSIDE),
+    # anyone signed in may change their own password; a common one is refused (a change would end the caller's
+    # token, and the routes after this one would be refused)
+    ("POST", "/api/v1/users/me/password", lambda s: {"current_password": PASSWORD, "new_password": "password123"},
+     {}, expect(422)),
     ("GET", "/api/v1/access-log", _no_body, {}, expect(403, supervisor=200, supervisor_b=200)),
     ("GET", "/healthz", _no_body, {}, {**EVERYONE, "anon": 200}),
     ("GET", "/readyz", _no_body, {}, {**EVERYONE, "anon": 200}),
@@ -98,8 +122,11 @@ ROUTES: list[Route] = [
 
 
 def test_every_role_on_every_route_gets_the_exact_status(client: TestClient, people: People,
-                                                         scenario: Scenario) -> None:
-    ids = {"child_a": scenario.child_a, "case_a": scenario.case_a["id"], "referral_a": scenario.referral_a["id"]}
+                                                         scenario: Scenario, engine_: Engine) -> None:
+    ids = {"child_a": scenario.child_a, "case_a": scenario.case_a["id"], "referral_a": scenario.referral_a["id"],
+           # users no subject signs in as: one in the administrator's area, one in another province
+           "user_in": make_user(engine_, "in@test", "caseworker").user_id,
+           "user_out": make_user(engine_, "out@test", "supervisor", unit="01").user_id}
     mismatches = []
     for method, template, body, extra, expected in ROUTES:
         path = template.format(**ids)

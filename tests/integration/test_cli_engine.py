@@ -146,6 +146,36 @@ def test_user_add_refuses_a_short_password(shell: Shell) -> None:
         assert s.execute(sa.select(User).where(User.login == "hung")).first() is None
 
 
+def test_an_operator_deactivates_reactivates_and_resets_a_user(shell: Shell) -> None:
+    from engine.audit import user_timeline
+
+    added = shell.run("user", "add", "lan", "--role", "caseworker", "--unit", "05443", stdin="mat-khau-ban-dau-26\n")
+    assert added.exit_code == 0, added.output
+    engine = make_engine(shell.url)
+
+    def lan() -> User:
+        with transaction(engine) as s:
+            return s.execute(sa.select(User).where(User.login == "lan")).scalar_one()
+
+    off = shell.run("user", "deactivate", "lan")
+    assert off.exit_code == 0 and "deactivated: lan" in off.output and not lan().active
+    on = shell.run("user", "reactivate", "lan")
+    assert on.exit_code == 0 and on.output.startswith("Đã kích hoạt lại") and lan().active
+    reset = shell.run("user", "password", "lan", stdin="mot-mat-khau-moi-26\n")
+    assert reset.exit_code == 0, reset.output
+    assert verify_password(lan().password_hash, "mot-mat-khau-moi-26")
+    assert lan().sessions_valid_after is not None  # every session issued before the reset ends
+    weak = shell.run("user", "password", "lan", stdin="password123\n")  # a common one: refused, nothing changed
+    assert weak.exit_code == 1 and weak.output.startswith("Lỗi: ") and "Traceback" not in weak.output
+    assert verify_password(lan().password_hash, "mot-mat-khau-moi-26")
+    nobody = shell.run("user", "deactivate", "ai-do")
+    assert nobody.exit_code == 1 and "Not found" in nobody.output
+    with transaction(engine) as s:  # each act is in the users' trail, by the operator ("system")
+        trail = [(e.action, e.actor_role) for e in user_timeline(s, lan().id or 0)]
+    assert trail == [("created", "system"), ("deactivated", "system"), ("reactivated", "system"),
+                     ("password_reset", "system")]
+
+
 def test_case_timeline_prints_the_events(shell: Shell) -> None:
     engine = make_engine(shell.url)
     worker = make_user(engine, "lan", "caseworker")
