@@ -143,6 +143,15 @@ def _in_area(actor: Actor, column: object) -> sa.ColumnElement[bool]:
     return subtree_condition(column, actor.unit_code)
 
 
+def check_unit_administered(session: Session, actor: Actor, unit_code: str) -> None:
+    """``unit_code`` names a unit inside the administrator's subtree: unknown is a clear refusal, outside it is not
+    found (as any record outside one's scope). Users and agencies are placed only there."""
+    if session.get(Unit, unit_code) is None:
+        raise InvalidInput(detail=both(f"không có đơn vị «{unit_code}»", f"unknown unit '{unit_code}'"))
+    if session.exec(select(Unit.code).where(col(Unit.code) == unit_code, _in_area(actor, Unit.code))).first() is None:
+        raise NotFound(what=f"unit {unit_code}")
+
+
 def list_users(
     session: Session, actor: Actor, *, role: str | None = None, active: bool | None = None, limit: int = 200,
     offset: int = 0,
@@ -202,10 +211,7 @@ def add_user(
         raise InvalidInput(detail=both(f"vai trò phải là một trong {', '.join(USER_ROLES)}",
                                          f"role must be one of {', '.join(USER_ROLES)}"))
     check_password(password, login=login, full_name=full_name)
-    if session.get(Unit, unit_code) is None:
-        raise InvalidInput(detail=both(f"không có đơn vị «{unit_code}»", f"unknown unit '{unit_code}'"))
-    if session.exec(select(Unit.code).where(col(Unit.code) == unit_code, _in_area(actor, Unit.code))).first() is None:
-        raise NotFound(what=f"unit {unit_code}")
+    check_unit_administered(session, actor, unit_code)
     if role == "agency_staff" and not agency_code:
         raise InvalidInput(detail=both("cán bộ cơ quan cần có mã cơ quan", "agency staff need an agency code"))
     if agency_code is not None:

@@ -14,7 +14,9 @@ from api.schemas import AgencyCreate, AgencyPublic, AgencyUpdate, ServicePublic,
 from engine.children import subtree_condition
 from engine.errors import InvalidInput, NotFound
 from engine.i18n import both
+from engine.machine import Actor
 from engine.models import Agency, AgencyArea, AgencyService, ServiceType, Unit
+from engine.users import check_unit_administered
 from notifications.delivery import channel_label
 
 router = APIRouter(tags=["directory"])
@@ -108,11 +110,12 @@ def read_agency(code: str, session: DbSession, actor: CurrentActor) -> AgencyPub
     return _agency_public(session, [agency], secrets=actor.role == "admin")[0]
 
 
-def _check_links(session: Session, values: dict[str, Any]) -> None:
-    """Every code an agency names must exist: its unit, supervisor, services and areas."""
-    if "unit_code" in values and session.get(Unit, values["unit_code"]) is None:
-        raise InvalidInput(detail=both(f"không có đơn vị «{values['unit_code']}»",
-                                       f"unknown unit '{values['unit_code']}'"))
+def _check_links(session: Session, actor: Actor, values: dict[str, Any]) -> None:
+    """Every code an agency names must exist: its unit, supervisor, services and areas; its unit and the areas it
+    covers must lie in the administrator's own subtree (elsewhere: not found), so that one province's administrator
+    cannot redirect another's referrals or their notices."""
+    if "unit_code" in values:
+        check_unit_administered(session, actor, values["unit_code"])
     supervisor = values.get("supervisor_code")
     if supervisor is not None and session.get(Agency, supervisor) is None:
         raise InvalidInput(detail=both(f"không có cơ quan quản lý «{supervisor}»",
@@ -121,8 +124,7 @@ def _check_links(session: Session, values: dict[str, Any]) -> None:
         if session.get(ServiceType, code) is None:
             raise InvalidInput(detail=both(f"không có dịch vụ «{code}»", f"unknown service '{code}'"))
     for code in values.get("areas") or []:
-        if session.get(Unit, code) is None:
-            raise InvalidInput(detail=both(f"không có đơn vị «{code}»", f"unknown unit '{code}'"))
+        check_unit_administered(session, actor, code)
 
 
 def _replace_links(session: Session, code: str, services: list[str] | None, areas: list[str] | None) -> None:
@@ -138,11 +140,11 @@ def _replace_links(session: Session, code: str, services: list[str] | None, area
 @router.post("/agencies", status_code=201, response_model=AgencyPublic, dependencies=[Admin],
              responses={422: {"description": "invalid input, or the code is taken"}},
              summary="Add an agency (administrators)")
-def create_agency(body: AgencyCreate, session: DbSession, idem: Idem) -> object:
+def create_agency(body: AgencyCreate, session: DbSession, actor: CurrentActor, idem: Idem) -> object:
     if (replayed := idem.replay()) is not None:
         return replayed
     values = body.model_dump()
-    _check_links(session, values)
+    _check_links(session, actor, values)
     if session.get(Agency, body.code) is not None:
         raise InvalidInput(detail=both(f"đã có cơ quan mã «{body.code}»", f"agency '{body.code}' exists"))
     services, areas = values.pop("services"), values.pop("areas")
@@ -157,12 +159,13 @@ def create_agency(body: AgencyCreate, session: DbSession, idem: Idem) -> object:
 @router.patch("/agencies/{code}", response_model=AgencyPublic, dependencies=[Admin],
               responses={**NOT_FOUND, 422: {"description": "invalid input"}},
               summary="Change an agency (administrators)")
-def update_agency(code: str, body: AgencyUpdate, session: DbSession) -> AgencyPublic:
+def update_agency(code: str, body: AgencyUpdate, session: DbSession, actor: CurrentActor) -> AgencyPublic:
     agency = session.get(Agency, code)
     if agency is None:
         raise NotFound(what=f"agency {code}")
+    check_unit_administered(session, actor, agency.unit_code)  # another province's agency: not found
     values = body.model_dump(exclude_unset=True)
-    _check_links(session, values)
+    _check_links(session, actor, values)
     if values.get("supervisor_code") == code:
         raise InvalidInput(detail=both("một cơ quan không tự quản lý chính mình", "an agency cannot supervise itself"))
     services, areas = values.pop("services", None), values.pop("areas", None)

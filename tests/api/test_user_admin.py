@@ -17,7 +17,7 @@ from api.pages.security import SESSION_COOKIE
 from engine.audit import user_timeline
 from engine.db import transaction
 from engine.i18n import translate
-from engine.models import LoginAttempt, User, UserEvent
+from engine.models import Agency, LoginAttempt, User, UserEvent
 from tests.api.conftest import People, sign_in
 from tests.api.test_pages_security import csrf_of, db, web  # noqa: F401  (fixtures)
 from tests.api.test_pages_security import sign_in as page_sign_in
@@ -79,10 +79,19 @@ def test_an_administrator_creates_users_only_in_their_area_and_the_act_is_record
     unknown = _problem(client.post(USERS, json={**body, "unit_code": "99999"}, headers=people["admin"]),
                        422, "invalid_input")
     assert "99999" in unknown["detail"]
-    # an agency located outside the area cannot be given staff from inside it either
-    agency = client.post("/api/v1/agencies", json={"code": "TYT-HN-1", "name_vi": "Trạm Y tế Hà Nội",
-                                                   "unit_code": OTHER_PROVINCE}, headers=people["admin"])
-    assert agency.status_code == 201, agency.text
+    # an agency located outside the area (made by the other province, here straight in the database) cannot be
+    # given staff from inside it either, nor be created or changed by this administrator
+    with transaction(engine_) as s:
+        s.add(Agency(code="TYT-HN-1", name_vi="Trạm Y tế Hà Nội", unit_code=OTHER_PROVINCE))
+    elsewhere = {"code": "TYT-HN-2", "name_vi": "Trạm Y tế Hà Nội 2", "unit_code": OTHER_PROVINCE}
+    _problem(client.post("/api/v1/agencies", json=elsewhere, headers=people["admin"]), 404, "not_found")
+    _problem(client.post("/api/v1/agencies", json={**elsewhere, "unit_code": COMMUNE_A, "areas": [OTHER_PROVINCE]},
+                         headers=people["admin"]), 404, "not_found")
+    _problem(client.patch("/api/v1/agencies/TYT-HN-1", json={"emails": ["thu@example.vn"]},
+                          headers=people["admin"]), 404, "not_found")
+    with transaction(engine_) as s:
+        unchanged = s.get(Agency, "TYT-HN-1")
+        assert s.get(Agency, "TYT-HN-2") is None and unchanged is not None and unchanged.emails == []
     staff = {**body, "role": "agency_staff", "agency_code": "TYT-HN-1"}
     _problem(client.post(USERS, json=staff, headers=people["admin"]), 404, "not_found")
     with engine_.connect() as conn:
