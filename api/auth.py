@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 import jwt
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Request
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col
@@ -28,7 +28,8 @@ from engine.models import LoginAttempt, User
 from engine.settings import Settings
 from engine.users import hash_password, session_is_current, verify_password
 
-MAX_FAILURES = 5
+MAX_FAILURES = 5  # per login: one person's password guessed
+MAX_FAILURES_PER_ADDRESS = 20  # per client address: many logins tried from one place (password spraying)
 WINDOW = timedelta(minutes=15)
 ALGORITHM = "HS256"
 # verified when the login is unknown, so a wrong login costs the same time as a wrong password
@@ -69,18 +70,42 @@ def _retry_after(session: Session, login: str, now: datetime) -> int | None:
     return max(1, ceil((free_at - now).total_seconds()))
 
 
-def authenticate(session: Session, login: str, password: str, *, now: datetime | None = None) -> SignIn:
-    """Check a sign-in and record the attempt in ``session`` (commit it even when the sign-in fails)."""
+def _address_retry_after(session: Session, ip: str | None, now: datetime) -> int | None:
+    """Seconds to wait when ``ip`` failed ``MAX_FAILURES_PER_ADDRESS`` times within the window, whatever logins it
+    tried; a success does not clear it (a spraying address may know one password)."""
+    if not ip:
+        return None
+    failures = list(session.execute(
+        sa.select(col(LoginAttempt.at))
+        .where(col(LoginAttempt.ip) == ip, col(LoginAttempt.ok).is_(False), col(LoginAttempt.at) > now - WINDOW)
+        .order_by(col(LoginAttempt.at).desc())
+        .limit(MAX_FAILURES_PER_ADDRESS)
+    ).scalars())
+    if len(failures) < MAX_FAILURES_PER_ADDRESS:
+        return None
+    return max(1, ceil((failures[-1] + WINDOW - now).total_seconds()))
+
+
+def authenticate(session: Session, login: str, password: str, *, ip: str | None = None,
+                 now: datetime | None = None) -> SignIn:
+    """Check a sign-in from client address ``ip`` and record the attempt in ``session`` (commit it even when the
+    sign-in fails). Refused without checking while the login, or the address, has failed too often lately."""
     now = now or utcnow()
     login = login.strip()
-    retry_after = _retry_after(session, login, now)
+    retry_after = _retry_after(session, login, now) or _address_retry_after(session, ip, now)
     if retry_after is not None:
         return SignIn(None, retry_after)
     user = session.execute(sa.select(User).where(col(User.login) == login)).scalar_one_or_none()
     ok = verify_password(user.password_hash if user else _DUMMY_HASH, password) and bool(user and user.active)
-    session.add(LoginAttempt(login=login, at=now, ok=ok))
+    session.add(LoginAttempt(login=login, at=now, ok=ok, ip=ip))
     session.flush()
     return SignIn(user if ok else None)
+
+
+def client_address(request: Request) -> str | None:
+    """The client's address as the server sees it (behind a reverse proxy, run uvicorn with its proxy headers
+    trusted, so that this is the client's and not the proxy's)."""
+    return request.client.host if request.client else None
 
 
 def throttled(session: Session, login: str, *, now: datetime | None = None) -> int | None:
@@ -153,10 +178,11 @@ class Token(BaseModel):
     "/token", response_model=Token, summary="Sign in (OAuth2 password flow)",
     responses={401: {"description": "wrong login or password"}, 429: {"description": "too many failed sign-ins"}},
 )
-def sign_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], container: ContainerDep) -> Token:
+def sign_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], container: ContainerDep,
+            request: Request) -> Token:
     """Exchange a login and password for a short-lived bearer token (`username=lan&password=...`)."""
     with transaction(container.db) as session:  # its own transaction: failed attempts must be kept
-        result = authenticate(session, form.username, form.password)
+        result = authenticate(session, form.username, form.password, ip=client_address(request))
     if result.retry_after is not None:
         raise ApiProblem(429, "api.too_many_attempts", headers={"Retry-After": str(result.retry_after)},
                          seconds=result.retry_after)

@@ -393,10 +393,12 @@ class IdempotencyRecord(SQLModel, table=True):
 
 class LoginAttempt(SQLModel, table=True):
     __tablename__ = "login_attempt"
+    __table_args__ = (sa.Index("ix_login_attempt_ip_at", "ip", "at"),)
     id: int | None = Field(default=None, primary_key=True)
     login: str = Field(index=True)
     at: datetime = ts_field(nullable=False, default_now=True)
     ok: bool = False
+    ip: str | None = Field(default=None, max_length=64)  # the client's address, for the limit per address
 
 
 class TrainingSession(SQLModel, table=True):

@@ -13,7 +13,7 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import FileResponse, HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from api.auth import authenticate
+from api.auth import authenticate, client_address
 from api.pages.common import HERE, PREFIX, PageRoute, checked_form, form_text, posted_form, render, safe_next, see_other
 from api.pages.common import signed_in as signed_in
 from api.pages.context import PageContext, page_context
@@ -53,7 +53,7 @@ def login_submit(ctx: PageContext = Depends(page_context), form: FormData = Depe
     if not expected or not hmac.compare_digest(expected, form_text(form, "csrf")):
         return _login_form(ctx, status=403, next=next_page, login=login, error=ctx.t("page.csrf_failed"))
     with transaction(ctx.engine) as s:
-        result = authenticate(s, login, str(form.get("password") or ""), now=ctx.now)
+        result = authenticate(s, login, str(form.get("password") or ""), ip=client_address(ctx.request), now=ctx.now)
     user = result.user
     if user is None or user.id is None:
         error = (ctx.t("page.login.throttled", seconds=result.retry_after) if result.retry_after

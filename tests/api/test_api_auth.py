@@ -10,9 +10,11 @@ from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy.engine import Engine
 
-from api.auth import MAX_FAILURES, WINDOW, authenticate
+from api.app import create_app
+from api.auth import MAX_FAILURES, MAX_FAILURES_PER_ADDRESS, WINDOW, authenticate
 from engine.db import transaction, utcnow
 from engine.settings import Settings
+from ketnoi.bootstrap import Container
 from tests.api.conftest import TEST_SECRET
 from tests.support.people import PASSWORD, make_user
 
@@ -59,6 +61,21 @@ def test_repeated_failures_are_slowed_down(client: TestClient, engine_: Engine) 
     # another login is not affected
     make_user(engine_, "hung@tyt", "agency_staff", agency="TYT-05443")
     assert client.post(TOKEN, data={"username": "hung@tyt", "password": PASSWORD}).status_code == 200
+
+
+def test_many_logins_tried_from_one_address_are_slowed_down_there_only(
+    client: TestClient, container: Container, engine_: Engine
+) -> None:
+    """Password spraying: one address trying one password on many logins meets the limit per address, though no
+    login reached its own; the known user, from their own address, still signs in."""
+    make_user(engine_, "lan@05443", "caseworker")
+    for n in range(MAX_FAILURES_PER_ADDRESS):
+        sprayed = client.post(TOKEN, data={"username": f"nguoi-{n}@05443", "password": "Matkhau@123"})
+        assert sprayed.status_code == 401
+    stopped = client.post(TOKEN, data={"username": "lan@05443", "password": PASSWORD})  # even a right one
+    assert stopped.status_code == 429 and 0 < int(stopped.headers["retry-after"]) <= WINDOW.total_seconds()
+    with TestClient(create_app(container), client=("203.0.113.7", 40000)) as elsewhere:
+        assert elsewhere.post(TOKEN, data={"username": "lan@05443", "password": PASSWORD}).status_code == 200
 
 
 def test_the_window_passes(engine_: Engine) -> None:
