@@ -174,9 +174,27 @@ def build_digests(session: Session, now: datetime, *, digest_hour: int = DIGEST_
     return sum(build_digest(session, code, now) for code in due_agencies(session, now, digest_hour=digest_hour))
 
 
+def release_held(session: Session) -> int:
+    """Rows held for an agency that no longer takes a digest (it turned the digest off, or closed for good) go
+    out as single messages: no digest would ever absorb them. One statement; the number released."""
+    from engine.policy import current_policy  # late: the policy file is read on first use, never at import
+
+    wants_digest = sa.func.coalesce(col(Agency.digest), sa.literal(current_policy().digest_default, sa.Boolean),
+                                    type_=sa.Boolean)
+    no_digest = sa.select(col(Agency.code)).where(sa.or_(~wants_digest, col(Agency.status) == "defunct"))
+    released = session.connection().execute(
+        sa.update(Outbox).where(col(Outbox.status) == DIGEST_STATUS, col(Outbox.agency_code).in_(no_digest))
+        .values(status="pending")
+    )
+    return released.rowcount or 0
+
+
 def write_digests(db: Engine, now: datetime, *, digest_hour: int = DIGEST_HOUR) -> int:
     """``build_digests`` with each agency's digest in its own short transaction (what the delivery flow and
-    ``ketnoi deliver`` run): one agency's failure leaves the others' digests written, and is raised at the end."""
+    ``ketnoi deliver`` run): one agency's failure leaves the others' digests written, and is raised at the end.
+    First, rows held for agencies that no longer take a digest are released (``release_held``)."""
+    with transaction(db) as session:
+        release_held(session)
     with Session(db) as session:
         codes = due_agencies(session, now, digest_hour=digest_hour)
     written, failures = 0, []

@@ -373,3 +373,21 @@ def test_a_long_digest_lists_fifty_and_says_how_many_more_with_its_items_read_in
     assert "- và 3 việc khác." in long.body
     assert len([line for line in short.body.splitlines() if "(REF-" in line]) == 3 and "khác" not in short.body
     assert all(f"(REF-{i})" in short.body for i in few)
+
+
+# --- rows held for an agency that stops taking the digest go out on their own -----------------------------
+
+
+def test_held_reminders_go_out_once_the_agency_stops_taking_the_digest(db: Engine, mailbox: MailBox) -> None:
+    set_agency(db, "TYT-05443", digest=True, notify_urls=[])
+    with use_policy(ladder_policy()):
+        _, [referral_id], _ = referral_at_agency(db, "in_progress")
+        assert run_sweep(db, at(12))["reminder_before_due"] == 1
+        assert [r.status for r in rows(db, referral_id=referral_id)] == ["digest"]
+        set_agency(db, "TYT-05443", digest=False)  # the station now wants every message at once
+        # before the digest's hour: no digest is due, yet the held reminder is sent on its own
+        counts = delivery_round(db, at(12, 10), smtp_url=mailbox.smtp_url(), base_url=BASE_URL)
+    assert counts["digests"] == 0 and counts["delivered"] == 1
+    assert [r.status for r in rows(db, referral_id=referral_id)] == ["delivered"]
+    [mail] = mailbox.snapshot()
+    assert mail.to == ["tyt.pdp@example.vn"] and "Bản tin ngày" not in mail.subject
