@@ -16,17 +16,17 @@ from typing import Annotated, Any
 
 import jwt
 import sqlalchemy as sa
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict
 from sqlmodel import Session, col
 
-from api.deps import ContainerDep
+from api.deps import ContainerDep, CurrentUser, DbSession
 from api.problems import ApiProblem
 from engine.db import transaction, utcnow
 from engine.models import LoginAttempt, User
 from engine.settings import Settings
-from engine.users import hash_password, session_is_current, verify_password
+from engine.users import hash_password, session_is_current, sign_out_everywhere, verify_password
 
 MAX_FAILURES = 5  # per login: one person's password guessed
 MAX_FAILURES_PER_ADDRESS = 20  # per client address: many logins tried from one place (password spraying)
@@ -190,3 +190,12 @@ def sign_in(form: Annotated[OAuth2PasswordRequestForm, Depends()], container: Co
         raise ApiProblem(401, "api.bad_credentials", headers={"WWW-Authenticate": "Bearer"})
     settings = container.settings
     return Token(access_token=issue_token(result.user, settings), expires_in=settings.access_token_minutes * 60)
+
+
+@router.post("/logout", status_code=204, summary="Sign out everywhere",
+             responses={401: {"description": "not signed in"}})
+def sign_out(user: CurrentUser, session: DbSession) -> Response:
+    """End every bearer token and page session of the signed-in user, on every device (as the pages' sign-out)."""
+    assert user.id is not None
+    sign_out_everywhere(session, user_id=user.id)
+    return Response(status_code=204)

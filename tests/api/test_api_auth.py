@@ -115,3 +115,18 @@ def test_a_token_checked_before_is_still_refused_once_expired(engine_: Engine) -
         assert user_from_token(s, token, settings, now=issued + timedelta(minutes=1)) is not None
         other = Settings(environment="test", secret_key="another-secret-of-sufficient-length-12345")
         assert user_from_token(s, token, other, now=issued) is None
+
+
+def test_signing_out_ends_the_token_and_a_new_sign_in_works(client: TestClient, engine_: Engine) -> None:
+    make_user(engine_, "lan@05443", "caseworker")
+
+    def token() -> dict[str, str]:
+        body = client.post(TOKEN, data={"username": "lan@05443", "password": PASSWORD}).json()
+        return {"Authorization": f"Bearer {body['access_token']}"}
+
+    first, second = token(), token()  # two devices
+    assert client.post("/api/v1/auth/logout", headers=first).status_code == 204
+    for old in (first, second):  # signed out everywhere
+        assert client.get("/api/v1/users/me", headers=old).status_code == 401
+    assert client.post("/api/v1/auth/logout").status_code == 401
+    assert client.get("/api/v1/users/me", headers=token()).status_code == 200

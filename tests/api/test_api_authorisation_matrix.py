@@ -118,6 +118,8 @@ ROUTES: list[Route] = [
     ("GET", "/api/v1/access-log", _no_body, {}, expect(403, supervisor=200, supervisor_b=200)),
     ("GET", "/healthz", _no_body, {}, {**EVERYONE, "anon": 200}),
     ("GET", "/readyz", _no_body, {}, {**EVERYONE, "anon": 200}),
+    # last: signing out ends the caller's token, so no route may come after it
+    ("POST", "/api/v1/auth/logout", _no_body, {}, expect(204)),
 ]
 
 
