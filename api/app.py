@@ -16,6 +16,7 @@ from fastapi import APIRouter, FastAPI, Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api import auth, problems
+from api.pages.security import RefreshSessionCookie
 from api.routers import access_log, cases, children, delivery_log, directory, referrals, tasks, users
 from api.schemas import HealthPublic
 from ketnoi.bootstrap import Container
@@ -111,6 +112,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     )
     app.state.container = container
     problems.install(app)
+    app.add_middleware(RefreshSessionCookie, secure=container.settings.environment != "development")
     app.add_middleware(SecurityHeaders, hsts=container.settings.environment != "development",
                        docs_paths=frozenset({docs_url, f"{docs_url}/oauth2-redirect"} if docs_url else ()))
 

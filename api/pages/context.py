@@ -14,7 +14,7 @@ from typing import Any
 from fastapi import Request
 from sqlalchemy.engine import Engine
 
-from api.pages.security import LANGUAGE_COOKIE, SESSION_COOKIE, PageSession, read_session
+from api.pages.security import LANGUAGE_COOKIE, SESSION_COOKIE, PageSession, read_session, touched_session
 from engine.db import transaction, utcnow
 from engine.i18n import LANGUAGES, translate
 from engine.machine import Actor
@@ -85,6 +85,8 @@ def page_context(request: Request) -> PageContext:
         # a deactivated user's, or one from before they last signed out or had their password changed, is refused
         if user is not None and session_is_current(user, session.issued_at):
             ctx.user = user
+            # the request moves the session on (api.pages.security.RefreshSessionCookie sets the cookie)
+            request.state.page_session_cookie = touched_session(settings.secret_key, session, now)
         else:
             ctx.session = None
     query_lang = request.query_params.get("lang")

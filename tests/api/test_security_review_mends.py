@@ -116,3 +116,40 @@ def test_an_out_of_range_id_in_a_page_address_is_not_found(client: TestClient, p
         response = client.get(path)
         assert response.status_code == 404, path
         assert response.headers["content-type"].startswith("text/html"), path
+
+
+def test_a_page_session_left_unused_ends_and_one_in_use_moves_on(db_url: str, tmp_path: Path) -> None:
+    """A borrowed phone left on a table: 30 minutes without a page request end the session; a request within
+    them moves it on (a fresh cookie, same session and CSRF token)."""
+    from datetime import timedelta
+
+    from api.pages.security import SESSION_COOKIE, SESSION_IDLE, PageSession, _signed, read_session
+    from engine.db import utcnow
+    from tests.support.people import make_user
+
+    container = Container(Settings(environment="test", database_url=db_url, secret_key=TEST_SECRET,
+                                   data_dir=tmp_path))
+    worker = make_user(container.db, "lan@05443", "caseworker")
+    assert worker.user_id is not None
+    now = utcnow()
+
+    def cookie(idle: timedelta) -> str:
+        started = (now - idle - timedelta(minutes=5)).timestamp()
+        return _signed(TEST_SECRET, PageSession(worker.user_id or 0, "csrf-token", started,
+                                                (now - idle).timestamp()))
+
+    with TestClient(create_app(container), base_url="https://testserver") as web:
+        web.cookies.set(SESSION_COOKIE, cookie(SESSION_IDLE + timedelta(minutes=1)))
+        left = web.get("/app/work", follow_redirects=False)
+        assert left.status_code == 303 and "/app/login" in left.headers["location"]
+
+        web.cookies.set(SESSION_COOKIE, cookie(timedelta(minutes=10)))
+        used = web.get("/app/work", follow_redirects=False)
+        assert used.status_code == 200
+        fresh = used.cookies.get(SESSION_COOKIE)
+        assert fresh is not None
+        moved = read_session(TEST_SECRET, fresh, utcnow())
+        assert moved is not None and moved.csrf == "csrf-token" and moved.user_id == worker.user_id
+        assert moved.active_at >= now.timestamp() - 1  # moved on to this request
+        assert "httponly" in used.headers["set-cookie"].lower() and "secure" in used.headers["set-cookie"].lower()
+    container.dispose()
