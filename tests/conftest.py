@@ -24,6 +24,7 @@ from sqlalchemy.engine import Engine
 from engine.db import make_engine, transaction
 from engine.reference import load_reference
 from engine.schema import upgrade
+from tests.support.notification_receivers import MailBox, WebhookReceiver
 
 PG_ADMIN_URL = os.environ.get("KETNOI_TEST_PG_ADMIN_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 DEMO_REFERENCE = Path(__file__).resolve().parent.parent / "ketnoi" / "demo"
@@ -115,3 +116,24 @@ def pg_db(pg_url: str) -> Iterator[Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+# --- real receivers for notifications: an SMTP server and an HTTP webhook on free local ports -----------------
+
+
+@pytest.fixture
+def mailbox() -> Iterator[MailBox]:
+    box = MailBox().start()
+    try:
+        yield box
+    finally:
+        box.stop()
+
+
+@pytest.fixture
+def webhook() -> Iterator[WebhookReceiver]:
+    receiver = WebhookReceiver().start()
+    try:
+        yield receiver
+    finally:
+        receiver.stop()

@@ -3,10 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -19,15 +17,6 @@ from tests.support.notification_receivers import WebhookReceiver
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=timedelta(seconds=1), max_delay=timedelta(minutes=1),
                      claim_timeout=timedelta(minutes=5))
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver().start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
 
 
 def _deliver(db: Engine, minutes: int = 0) -> dict[str, int]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import pytest
@@ -16,15 +15,6 @@ from ketnoi.cli import app
 from tests.support.notification_receivers import MailBox
 
 T0 = datetime(2027, 3, 10, 2, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def mailbox() -> Iterator[MailBox]:
-    box = MailBox().start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def test_ketnoi_deliver_sends_due_rows_and_prints_counts(

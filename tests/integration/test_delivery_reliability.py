@@ -35,15 +35,6 @@ def webhook() -> Iterator[WebhookReceiver]:
         receiver.stop()
 
 
-@pytest.fixture
-def mailbox() -> Iterator[MailBox]:
-    box = MailBox().start()
-    try:
-        yield box
-    finally:
-        box.stop()
-
-
 def _point_agency(db: Engine, code: str, urls: list[str], digest: bool | None = None) -> None:
     with transaction(db) as s:
         agency = s.get(Agency, code)

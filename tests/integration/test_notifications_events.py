@@ -5,7 +5,6 @@ Real PostgreSQL and SQLite, a real SMTP server (aiosmtpd on loopback).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -25,15 +24,6 @@ from tests.support.notification_receivers import MailBox
 from tests.support.people import DEMO_PROVINCE, make_child, make_user
 
 BASE_URL = "https://ketnoi.example.vn"
-
-
-@pytest.fixture
-def mailbox() -> Iterator[MailBox]:
-    box = MailBox().start()
-    try:
-        yield box
-    finally:
-        box.stop()
 
 
 def _case_step(db: Engine, case_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None) -> None:

@@ -7,7 +7,6 @@ sweep's clocks are checked by hand on the 2027 calendar: no public holiday betwe
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -53,24 +52,6 @@ def ladder_policy(*, digest_default: bool = False, remind_before: str = "owner")
 
 def at(day: int, hour: int = 9, minute: int = 0, month: int = 3) -> datetime:
     return datetime(2027, month, day, hour, minute, tzinfo=HANOI)
-
-
-@pytest.fixture
-def mailbox() -> Iterator[MailBox]:
-    box = MailBox().start()
-    try:
-        yield box
-    finally:
-        box.stop()
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver().start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
 
 
 def set_agency(db: Engine, code: str, **values: Any) -> None:

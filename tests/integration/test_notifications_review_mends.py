@@ -10,7 +10,6 @@ import re
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -18,7 +17,6 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
@@ -43,24 +41,6 @@ POLICY = RetryPolicy(max_attempts=3, base_delay=timedelta(minutes=1), max_delay=
                      claim_timeout=timedelta(minutes=5))
 VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 LINK = re.compile(re.escape(BASE_URL) + r"(/\S*)")
-
-
-@pytest.fixture
-def mailbox() -> Iterator[MailBox]:
-    box = MailBox().start()
-    try:
-        yield box
-    finally:
-        box.stop()
-
-
-@pytest.fixture
-def webhook() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver().start()
-    try:
-        yield receiver
-    finally:
-        receiver.stop()
 
 
 def _rows(db: Engine) -> list[Outbox]:
