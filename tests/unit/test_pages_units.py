@@ -13,7 +13,14 @@ from api.pages import catalogue
 from api.pages.charts import Bar, bar_chart
 from api.pages.fmt import due_status, fmt_date, fmt_datetime, parse_day, span
 from api.pages.forms import CASE_ACTION_FORMS, CHILD_CHOICES, case_form, payload_from_form, referral_form
-from api.pages.security import SESSION_LIFETIME, csrf_matches, read_session, sign_session
+from api.pages.security import (
+    SESSION_IDLE,
+    SESSION_LIFETIME,
+    csrf_matches,
+    read_session,
+    sign_session,
+    touched_session,
+)
 from engine.i18n import translate
 from engine.states import CASE_MACHINE
 
@@ -24,8 +31,14 @@ PAGES = Path(__file__).resolve().parents[2] / "api" / "pages"
 
 def test_session_round_trip_and_refusals() -> None:
     cookie, session = sign_session(SECRET, 42, NOW)
-    back = read_session(SECRET, cookie, NOW + timedelta(hours=1))
+    back = read_session(SECRET, cookie, NOW + timedelta(minutes=20))
     assert back == session and back.user_id == 42
+    assert read_session(SECRET, cookie, NOW + SESSION_IDLE + timedelta(seconds=1)) is None  # left unused
+    # in use, it lasts until its lifetime ends
+    later = NOW + SESSION_LIFETIME - timedelta(minutes=10)
+    kept = touched_session(SECRET, session, later - timedelta(minutes=5))
+    assert kept is not None and read_session(SECRET, kept, later) is not None
+    assert touched_session(SECRET, session, NOW + timedelta(seconds=30)) is None  # moved on at most once a minute
     assert read_session("another-secret-0123456789", cookie, NOW) is None
     body, signature = cookie.rsplit(".", 1)
     forged_body = body[:-2] + ("A" if body[-2] != "A" else "B") + body[-1]
