@@ -71,7 +71,8 @@ def make_engine(url: str, **kwargs: Any) -> Engine:
         if path and path != ":memory:":
             from pathlib import Path
 
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            # the file holds children's records: a folder made here is this system user's only (as the data folder)
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         engine = sa.create_engine(
             url, connect_args={"check_same_thread": False, "timeout": 10}, **kwargs
         )

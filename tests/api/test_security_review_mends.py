@@ -95,6 +95,12 @@ def test_the_data_folder_is_private(tmp_path: Path) -> None:
     folder = tmp_path / "fresh" / "data"
     made = Settings(environment="development", data_dir=folder).ensure_data_dir()
     assert made == folder and stat.S_IMODE(folder.stat().st_mode) == 0o700
+    # a SQLite file's folder made when the database is first opened (``ketnoi serve --demo`` on a fresh clone)
+    from engine.db import make_engine
+
+    elsewhere = tmp_path / "other" / "data"
+    make_engine(f"sqlite:///{elsewhere / 'ketnoi.sqlite3'}").dispose()
+    assert stat.S_IMODE(elsewhere.stat().st_mode) == 0o700
 
 
 def test_an_agency_reading_a_referral_page_is_logged(
