@@ -55,6 +55,13 @@ class FlowsInBackground:
         self._stopping.set()
         if self.handle is not None:
             self.handle.stop()
+        elif self._thread.is_alive():
+            # Still starting (a fresh Prefect server takes a while): abort its wait and stop what it started, or
+            # the server, in a session of its own, would outlive this process.
+            from flows.serve import stop_all
+
+            stop_all()
+            self._thread.join(timeout=30)
 
 
 class ReusePortListener:

@@ -292,3 +292,40 @@ def test_serve_with_two_api_processes_answers_and_stops_cleanly(tmp_path: Path, 
         for pid in tree | descendant_pids(tree):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+
+
+def test_sigterm_while_the_local_prefect_server_is_still_starting_leaves_nothing(
+    tmp_path: Path, sqlite_url: str
+) -> None:
+    """``ketnoi serve`` answers at once while its fresh Prefect server takes many seconds to start: a SIGTERM in
+    that time must stop the server too (it runs in a session of its own, so it would outlive us)."""
+    from tests.support.live_server import free_port
+
+    port = free_port()
+    env = {**_env(tmp_path, sqlite_url), "KETNOI_PASSWORD_HASHING": "fast-for-tests"}
+    serve = subprocess.Popen([KETNOI, "serve", "--demo", "--port", str(port)], env=env, cwd=tmp_path,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    seen: set[int] = set()
+    try:
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as resp:
+                return resp.status == 200
+        _wait(healthy, 90, "the API to answer")
+
+        def prefect_started() -> set[int] | None:
+            found = {pid for pid in descendant_pids({serve.pid})
+                     if "server" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
+            return found or None
+        _wait(prefect_started, 60, "the Prefect server process to be started")
+        seen = {serve.pid} | descendant_pids({serve.pid})
+        serve.send_signal(signal.SIGTERM)
+        serve.wait(timeout=90)
+        time.sleep(1)
+        left = sorted(pid for pid in seen if is_alive(pid))
+        assert left == [], f"processes left behind after SIGTERM: {left}"
+    finally:
+        for pid in seen | descendant_pids(seen):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+        if serve.poll() is None:
+            serve.kill()
