@@ -7,8 +7,11 @@ Creates (or re-creates) the database, runs the migrations, loads the real 34 pro
 and the service catalogue, then generates: agencies in every commune and province with the services they
 offer and the areas they cover, caseworkers and supervisors, 700,000 children with one case each, 2,000,000
 referrals, and an open deadline (with its ladder of rungs, from the shipped policy) for every case step and
-referral state that waits on someone. About 1% of the open deadlines have crossed one or more rungs at
-``--now`` (the benchmark's time) that no sweep has fired yet; the others' first rung is still ahead. The
+referral state that waits on someone. About 1% of the open deadlines have crossed a rung at ``--now`` (the
+benchmark's time) that no sweep has fired yet; the others' first rung is still ahead. ``--crossed one`` (the
+default, the steady state of a sweep every few minutes: each such deadline's next rung has just come due) or
+``--crossed several`` (a first sweep after downtime: each has crossed 1 to all of its rungs, 2.5 on average,
+and its older reminders are superseded). The
 deadlines (ids and rows) and their rungs are written in the order their clocks opened, as the engine appends
 them in service, not in the order of the children they belong to. A
 training register (a roster of 10 officials and collaborators per commune, a caregivers' and an officials'
@@ -221,7 +224,7 @@ def names(rng: random.Random) -> Iterator[tuple[str, str]]:
         yield full, key
 
 
-def generate(url: str, *, scale: float, seed: int, now: datetime, force: bool) -> Stats:
+def generate(url: str, *, scale: float, seed: int, now: datetime, force: bool, crossed: str = "one") -> Stats:
     stats = Stats()
     rng = random.Random(seed)
     began = time.perf_counter()
@@ -250,7 +253,7 @@ def generate(url: str, *, scale: float, seed: int, now: datetime, force: bool) -
         conn.commit()  # the COPY streams run on other connections: release the DDL locks first
         step = time.perf_counter()
         _people_cases_referrals_deadlines(conn, stats, rng, scale, now, communes, province_of, domains, agency_for,
-                                          users)
+                                          users, crossed)
         stats.seconds["generate and copy"] = time.perf_counter() - step
 
         step = time.perf_counter()
@@ -361,7 +364,7 @@ def _training_register(conn: psycopg.Connection[Any], stats: Stats, seed: int) -
 def _people_cases_referrals_deadlines(
     conn: psycopg.Connection[Any], stats: Stats, rng: random.Random, scale: float, now: datetime,
     communes: list[str], province_of: dict[str, str], domains: dict[str, str],
-    agency_for: dict[tuple[str, str], str], users: dict[str, tuple[int, int]],
+    agency_for: dict[tuple[str, str], str], users: dict[str, tuple[int, int]], crossed: str,
 ) -> None:
     n_children = max(1, round(CHILDREN * scale))
     n_referrals = max(1, round(REFERRALS * scale))
@@ -392,7 +395,8 @@ def _people_cases_referrals_deadlines(
     referral_id = 0
     crossing = 0
     # (opened at, case, referral, policy key, owner, due at) of every open clock, written once all are known
-    clocks: list[tuple[datetime, int, int | None, str, tuple[Any, Any, Any, Any], datetime]] = []
+    # (..., rungs fired by earlier sweeps: not pending any more)
+    clocks: list[tuple[datetime, int, int | None, str, tuple[Any, Any, Any, Any], datetime, int]] = []
 
     def clock(case_id: int, ref_id: int | None, key: str, owner: tuple[Any, Any, Any, Any]) -> None:
         nonlocal crossing
@@ -401,15 +405,18 @@ def _people_cases_referrals_deadlines(
             return
         offsets = [offset for _n, _a, _aud, offset in ladder.rungs]
         if rng.random() < CROSSING_SHARE:
-            # Rungs 1..k crossed a little while ago (before rung k+1 is due): k rungs to fire, any k.
+            # Rungs 1..k+1 crossed a little while ago (before rung k+2 is due); with one crossed, rungs 1..k
+            # fired in earlier sweeps and are no longer pending (they are left out below).
             k = rng.randrange(len(offsets))
             window = (offsets[k + 1] - offsets[k]) if k + 1 < len(offsets) else timedelta(days=1)
             due = now - window * rng.uniform(0.05, 0.95) - offsets[k]
             crossing += 1
+            fired_before = k if crossed == "one" else 0
         else:
             wait = timedelta(minutes=rng.uniform(10, max(60.0, ladder.duration.total_seconds() / 60)))
             due = now + wait - offsets[0]
-        clocks.append((due - ladder.duration, case_id, ref_id, key, owner, due))
+            fired_before = 0
+        clocks.append((due - ladder.duration, case_id, ref_id, key, owner, due, fired_before))
 
     day = timedelta(days=1)
     referrals_left = n_referrals
@@ -461,9 +468,9 @@ def _people_cases_referrals_deadlines(
     # In service a clock's row and its rungs are appended when it opens, so ids and the rows' places on disk
     # follow the opening time; the sweep's reads and writes land where they would in production.
     clocks.sort(key=lambda c: c[0])
-    for deadline_id, (opened_at, case_id, ref_id, key, owner, due) in enumerate(clocks, start=1):
+    for deadline_id, (opened_at, case_id, ref_id, key, owner, due, fired_before) in enumerate(clocks, start=1):
         deadlines.add(deadline_id, case_id, ref_id, key, *owner, ts(opened_at), ts(due), None)
-        for number, action, audience, offset in policy[key].rungs:
+        for number, action, audience, offset in policy[key].rungs[fired_before:]:
             rungs.add(deadline_id, number, action, audience, ts(due + offset))
     clocks.clear()
     for copier in (children, cases, referrals, deadlines, rungs):
@@ -481,6 +488,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--now", default=BENCH_NOW.isoformat(), help="the benchmark's time (ISO 8601 with offset)")
     parser.add_argument("--force", action="store_true", help="replace a database not named ketnoi_bench*")
+    parser.add_argument("--crossed", choices=("one", "several"), default="one",
+                        help="rungs each crossing deadline has crossed: its next one (steady state, the default) or "
+                             "1 to all of them (a first sweep after downtime)")
     args = parser.parse_args(argv)
     now = datetime.fromisoformat(args.now)
     if now.tzinfo is None:
@@ -488,8 +498,10 @@ def main(argv: list[str] | None = None) -> None:
     from engine.db import normalise_url
 
     url = normalise_url(args.db_url)
-    print(f"generating at scale {args.scale} into {url.rsplit('/', 1)[1]} (now = {now.isoformat()})", flush=True)
-    stats = generate(url, scale=args.scale, seed=args.seed, now=now.astimezone(UTC), force=args.force)
+    print(f"generating at scale {args.scale}, {args.crossed} rung crossed, into {url.rsplit('/', 1)[1]} "
+          f"(now = {now.isoformat()})", flush=True)
+    stats = generate(url, scale=args.scale, seed=args.seed, now=now.astimezone(UTC), force=args.force,
+                     crossed=args.crossed)
     print("rows:")
     for table, count in stats.rows.items():
         print(f"  {table:32} {count:>12,}")

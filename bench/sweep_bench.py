@@ -1,6 +1,7 @@
 """The deadline sweep at national scale, beside a naive approach. Prints figures; it is not a pass/fail test.
 
     .venv/bin/python -m bench.generate_national            # once: builds ketnoi_bench (a few minutes)
+    .venv/bin/python -m bench.generate_national --crossed several --db-url .../ketnoi_bench_downtime  # optional
     .venv/bin/python -m bench.sweep_bench [--db-url postgresql://postgres@127.0.0.1:5432/ketnoi_bench]
                                           [--now 2027-03-15T09:00:00+07:00] [--generate 0.01] [--shards N]
 
@@ -160,11 +161,13 @@ def describe(url: str, now: datetime) -> dict[str, int]:
             "(SELECT count(*) FROM deadline_rung), "
             "(SELECT count(DISTINCT r.deadline_id) FROM deadline_rung r JOIN deadline d ON d.id = r.deadline_id "
             " WHERE r.fire_at <= %s AND d.closed_at IS NULL), "
-            "pg_database_size(current_database())", (now,)
+            "(SELECT count(*) FROM deadline_rung r JOIN deadline d ON d.id = r.deadline_id "
+            " WHERE r.fire_at <= %s AND d.closed_at IS NULL), "
+            "pg_database_size(current_database())", (now, now)
         ).fetchone()
     assert row is not None
-    return dict(zip(("referrals", "open deadlines", "pending rungs", "deadlines crossing", "database bytes"), row,
-                    strict=True))
+    return dict(zip(("referrals", "open deadlines", "pending rungs", "deadlines crossing", "rungs crossed",
+                     "database bytes"), row, strict=True))
 
 
 def verdict(ok: bool) -> str:
@@ -176,6 +179,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--db-url", default=DEFAULT_DB_URL, help="the generated database (left untouched)")
     parser.add_argument("--now", default=BENCH_NOW.isoformat())
     parser.add_argument("--generate", type=float, metavar="SCALE", help="generate the database first at this scale")
+    parser.add_argument("--crossed", choices=("one", "several"), default="one",
+                        help="with --generate: rungs each crossing deadline has crossed (see bench.generate_national)")
     parser.add_argument("--keep", action="store_true", help="keep the two working copies")
     parser.add_argument("--set-based-only", action="store_true", help="skip the (slow) naive approach")
     parser.add_argument("--rounds", type=int, default=3,
@@ -201,8 +206,8 @@ def main(argv: list[str] | None = None) -> None:
     if args.generate is not None:
         from bench.generate_national import generate
 
-        print(f"generating at scale {args.generate}...", flush=True)
-        generate(url, scale=args.generate, seed=1, now=now, force=False)
+        print(f"generating at scale {args.generate}, {args.crossed} rung crossed...", flush=True)
+        generate(url, scale=args.generate, seed=1, now=now, force=False, crossed=args.crossed)
     facts = describe(url, now)
     print(f"database {url.rsplit('/', 1)[1]} at {now.isoformat()}: "
           + ", ".join(f"{k} {v:,}" for k, v in facts.items()), flush=True)

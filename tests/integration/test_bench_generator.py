@@ -49,7 +49,8 @@ def written(url: str) -> dict[str, list[tuple[object, ...]]]:
 
 
 def test_a_sharded_sweep_writes_what_one_sweep_writes(bench_url: str) -> None:
-    generate(bench_url, scale=0.002, seed=11, now=BENCH_NOW, force=False)
+    # after downtime: several rungs per crossing deadline, so the shards must agree on superseded reminders too
+    generate(bench_url, scale=0.002, seed=11, now=BENCH_NOW, force=False, crossed="several")
     base, name = psycopg_url(bench_url).rsplit("/", 1)
     copy_url = bench_url + "_sharded"
     with psycopg.connect(f"{base}/postgres", autocommit=True) as admin:
@@ -70,8 +71,9 @@ def test_a_sharded_sweep_writes_what_one_sweep_writes(bench_url: str) -> None:
         drop_database(copy_url)
 
 
-def test_generated_data_is_consistent_and_sweeps_as_planned(bench_url: str) -> None:
-    stats = generate(bench_url, scale=0.002, seed=7, now=BENCH_NOW, force=False)
+@pytest.mark.parametrize("crossed", ["one", "several"])
+def test_generated_data_is_consistent_and_sweeps_as_planned(bench_url: str, crossed: str) -> None:
+    stats = generate(bench_url, scale=0.002, seed=7, now=BENCH_NOW, force=False, crossed=crossed)
     assert stats.rows["child"] == 1400 and stats.rows["case_file"] == 1400
     assert 0 < stats.rows["referral"] <= 4000
 
@@ -87,11 +89,12 @@ def test_generated_data_is_consistent_and_sweeps_as_planned(bench_url: str) -> N
         with engine.connect() as conn:
             communes = conn.exec_driver_sql("SELECT count(*) FROM unit WHERE level = 'commune'").scalar()
             provinces = conn.exec_driver_sql("SELECT count(*) FROM unit WHERE level = 'province'").scalar()
-            # Every open deadline carries its policy key's whole ladder.
+            # Every open deadline's pending rungs: the end of its policy key's ladder (all of it if none has fired)
             ladders = {key: len(rule.ladder) for key, rule in current_policy().deadlines.items()}
-            per_key = conn.exec_driver_sql(
-                "SELECT d.policy_key, count(DISTINCT d.id), count(*) FROM deadline d "
-                "JOIN deadline_rung r ON r.deadline_id = d.id WHERE d.closed_at IS NULL GROUP BY d.policy_key"
+            per_deadline = conn.exec_driver_sql(
+                "SELECT d.policy_key, min(r.rung), max(r.rung), count(*), bool_or(r.fire_at <= %(now)s) "
+                "FROM deadline d JOIN deadline_rung r ON r.deadline_id = d.id WHERE d.closed_at IS NULL "
+                "GROUP BY d.id, d.policy_key", {"now": BENCH_NOW}
             ).all()
             # Open referrals have a clock on the agency they wait on; ended ones have none.
             orphans = conn.exec_driver_sql(
@@ -103,7 +106,7 @@ def test_generated_data_is_consistent_and_sweeps_as_planned(bench_url: str) -> N
                 "SELECT count(*) FROM referral f JOIN deadline d ON d.referral_id = f.id "
                 "WHERE f.state IN ('completed','rejected','failed','cancelled')"
             ).scalar()
-            crossed = conn.exec_driver_sql(
+            crossed_rungs = conn.exec_driver_sql(
                 "SELECT count(*), count(DISTINCT deadline_id) FROM deadline_rung "
                 "WHERE fire_at <= %(now)s", {"now": BENCH_NOW}
             ).one()
@@ -121,17 +124,25 @@ def test_generated_data_is_consistent_and_sweeps_as_planned(bench_url: str) -> N
         assert roster_attended == stats.rows["training_participant"] - caregivers
         assert 0.6 * stats.rows["staff_roster"] < roster_attended < 0.9 * stats.rows["staff_roster"]
         assert 0.5 * stats.rows["child"] < caregivers < 0.8 * stats.rows["child"] and strangers == 0
-        assert per_key and all(rungs == deadlines * ladders[key] for key, deadlines, rungs in per_key)
+        assert per_deadline and all(last == ladders[key] and count == last - first + 1
+                                    for key, first, last, count, _crossing in per_deadline)
+        # a deadline not crossing yet has its whole ladder; after downtime the crossing ones have theirs too
+        whole = [first == 1 for _key, first, _last, _count, crossing in per_deadline
+                 if not crossing or crossed == "several"]
+        assert whole and all(whole)
         assert orphans == 0 and ended_with_clock == 0
-        open_deadlines = sum(deadlines for _key, deadlines, _rungs in per_key)
-        assert crossed[1] == stats.rows["open deadlines crossing a rung"]
-        assert 0 < crossed[1] < 0.05 * open_deadlines  # about 1%
+        assert crossed_rungs[1] == stats.rows["open deadlines crossing a rung"]
+        assert 0 < crossed_rungs[1] < 0.05 * len(per_deadline)  # about 1%
+        if crossed == "one":  # each crossing deadline's next rung, and that one only, has come due
+            assert crossed_rungs[0] == crossed_rungs[1]
+        else:
+            assert crossed_rungs[0] > crossed_rungs[1]
 
         with transaction(engine) as session:
             first = sweep(session, BENCH_NOW)
         with transaction(engine) as session:
             second = sweep(session, BENCH_NOW)
-        assert first["rungs_fired"] == crossed[0]
+        assert first["rungs_fired"] == crossed_rungs[0]
         assert second["rungs_fired"] == 0
     finally:
         engine.dispose()
