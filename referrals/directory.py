@@ -44,6 +44,7 @@ from engine.machine import Actor
 from engine.models import Agency, AgencyArea, AgencyService, ServiceType, Unit
 from engine.reference import AGENCY_STATUSES
 from engine.text import nfc
+from engine.users import check_unit_administered
 
 HSDS_VERSION = "3.1"
 HSDS_NAMESPACE = uuid.UUID("6b1b7f0e-1c55-5f0a-9a51-6b65746e6f69")  # fixed: stable identifiers across exports
@@ -174,30 +175,49 @@ def list_agencies(session: Session, *, within_unit: str | None = None, status: s
 
 
 def create_agency(session: Session, actor: Actor, *, code: str, name_vi: str, unit_code: str,
+                  services: Iterable[str] | None = None, areas: Iterable[str] | None = None,
                   **fields: Any) -> Agency:
-    """Add an agency; ``fields`` are any of ``EDITABLE``. It offers nothing and covers nothing until set."""
+    """Add an agency; ``fields`` are any of ``EDITABLE``. It offers ``services`` and covers ``areas`` (none unless
+    given). An administrator seats it, and lets it cover, only units of their own subtree: elsewhere is not found,
+    so that one province's administrator cannot redirect another's referrals or their notices."""
     _require_admin(actor, "create_agency")
     code = (code or "").strip()
     if not AGENCY_CODE.match(code):
         raise _invalid("code", code)
+    check_unit_administered(session, actor, unit_code)
     if session.get(Agency, code) is not None:
         raise InvalidInput("directory.agency_exists", code=code)
     values = _checked(session, code, {"name_vi": name_vi, "unit_code": unit_code, **fields})
+    wanted_services = _known_services(session, services or [])
+    wanted_areas = _administered_units(session, actor, areas or [])
     agency = Agency(code=code, **values)
     session.add(agency)
     session.flush()
+    _replace_pairs(session, AgencyService, code, "service_code", wanted_services)
+    _replace_pairs(session, AgencyArea, code, "unit_code", wanted_areas)
     return agency
 
 
-def update_agency(session: Session, actor: Actor, code: str, **changes: Any) -> Agency:
-    """Change an agency's fields (any of ``EDITABLE``)."""
+def update_agency(session: Session, actor: Actor, code: str, *, services: Iterable[str] | None = None,
+                  areas: Iterable[str] | None = None, **changes: Any) -> Agency:
+    """Change an agency's fields (any of ``EDITABLE``), and, when given, replace its services and areas. An
+    agency seated outside the administrator's subtree is not found."""
     _require_admin(actor, "update_agency")
     agency = get_agency(session, code)
+    check_unit_administered(session, actor, agency.unit_code)
+    if "unit_code" in changes:
+        check_unit_administered(session, actor, changes["unit_code"])
     values = _checked(session, code, changes)
+    wanted_services = None if services is None else _known_services(session, services)
+    wanted_areas = None if areas is None else _administered_units(session, actor, areas)
     for field, value in values.items():
         setattr(agency, field, value)
     session.add(agency)
     session.flush()
+    if wanted_services is not None:
+        _replace_pairs(session, AgencyService, code, "service_code", wanted_services)
+    if wanted_areas is not None:
+        _replace_pairs(session, AgencyArea, code, "unit_code", wanted_areas)
     return agency
 
 
@@ -209,14 +229,8 @@ def set_agency_status(session: Session, actor: Actor, code: str, status: str) ->
 def set_agency_services(session: Session, actor: Actor, code: str, service_codes: Iterable[str]) -> list[str]:
     """Replace the catalogue services an agency offers; returns them sorted."""
     _require_admin(actor, "set_agency_services")
-    get_agency(session, code)
-    wanted = sorted(set(service_codes))
-    known = set(session.execute(
-        sa.select(col(ServiceType.code)).where(col(ServiceType.code).in_(wanted))
-    ).scalars())
-    unknown = [s for s in wanted if s not in known]
-    if unknown:
-        raise _invalid("service_codes", ", ".join(unknown))
+    check_unit_administered(session, actor, get_agency(session, code).unit_code)
+    wanted = _known_services(session, service_codes)
     _replace_pairs(session, AgencyService, code, "service_code", wanted)
     return wanted
 
@@ -224,13 +238,34 @@ def set_agency_services(session: Session, actor: Actor, code: str, service_codes
 def set_agency_areas(session: Session, actor: Actor, code: str, unit_codes: Iterable[str]) -> list[str]:
     """Replace the units an agency covers (each with its whole subtree); returns them sorted."""
     _require_admin(actor, "set_agency_areas")
-    get_agency(session, code)
+    check_unit_administered(session, actor, get_agency(session, code).unit_code)
+    wanted = _administered_units(session, actor, unit_codes)
+    _replace_pairs(session, AgencyArea, code, "unit_code", wanted)
+    return wanted
+
+
+def _known_services(session: Session, service_codes: Iterable[str]) -> list[str]:
+    """The codes, sorted and once each, all in the catalogue (else refused, naming the unknown ones)."""
+    wanted = sorted(set(service_codes))
+    known = set(session.execute(
+        sa.select(col(ServiceType.code)).where(col(ServiceType.code).in_(wanted))
+    ).scalars())
+    unknown = [s for s in wanted if s not in known]
+    if unknown:
+        raise _invalid("services", ", ".join(unknown))
+    return wanted
+
+
+def _administered_units(session: Session, actor: Actor, unit_codes: Iterable[str]) -> list[str]:
+    """The codes, sorted and once each: units of the administrator's subtree (unknown: refused; elsewhere: not
+    found)."""
     wanted = sorted(set(unit_codes))
     known = set(session.execute(sa.select(col(Unit.code)).where(col(Unit.code).in_(wanted))).scalars())
     unknown = [u for u in wanted if u not in known]
     if unknown:
-        raise _invalid("unit_codes", ", ".join(unknown))
-    _replace_pairs(session, AgencyArea, code, "unit_code", wanted)
+        raise _invalid("areas", ", ".join(unknown))
+    for unit_code in wanted:
+        check_unit_administered(session, actor, unit_code)
     return wanted
 
 

@@ -1,4 +1,5 @@
-"""The directory: units (a tree of any depth), agencies, services; administrators edit agencies."""
+"""The directory: units (a tree of any depth), agencies, services; administrators edit agencies (through
+``referrals.directory``, where the rules of an edit live)."""
 
 from __future__ import annotations
 
@@ -12,12 +13,10 @@ from api.deps import CurrentActor, DbSession, require_roles
 from api.idempotency import Idem
 from api.schemas import AgencyCreate, AgencyPublic, AgencyUpdate, ServicePublic, UnitPublic
 from engine.children import subtree_condition
-from engine.errors import InvalidInput, NotFound
-from engine.i18n import both
-from engine.machine import Actor
+from engine.errors import NotFound
 from engine.models import Agency, AgencyArea, AgencyService, ServiceType, Unit
-from engine.users import check_unit_administered
 from notifications.delivery import channel_label
+from referrals import directory
 
 router = APIRouter(tags=["directory"])
 Admin = require_roles("admin")
@@ -104,37 +103,7 @@ def list_agencies(
 
 @router.get("/agencies/{code}", response_model=AgencyPublic, responses=NOT_FOUND, summary="One agency")
 def read_agency(code: str, session: DbSession, actor: CurrentActor) -> AgencyPublic:
-    agency = session.get(Agency, code)
-    if agency is None:
-        raise NotFound(what=f"agency {code}")
-    return _agency_public(session, [agency], secrets=actor.role == "admin")[0]
-
-
-def _check_links(session: Session, actor: Actor, values: dict[str, Any]) -> None:
-    """Every code an agency names must exist: its unit, supervisor, services and areas; its unit and the areas it
-    covers must lie in the administrator's own subtree (elsewhere: not found), so that one province's administrator
-    cannot redirect another's referrals or their notices."""
-    if "unit_code" in values:
-        check_unit_administered(session, actor, values["unit_code"])
-    supervisor = values.get("supervisor_code")
-    if supervisor is not None and session.get(Agency, supervisor) is None:
-        raise InvalidInput(detail=both(f"không có cơ quan quản lý «{supervisor}»",
-                                         f"unknown supervising agency '{supervisor}'"))
-    for code in values.get("services") or []:
-        if session.get(ServiceType, code) is None:
-            raise InvalidInput(detail=both(f"không có dịch vụ «{code}»", f"unknown service '{code}'"))
-    for code in values.get("areas") or []:
-        check_unit_administered(session, actor, code)
-
-
-def _replace_links(session: Session, code: str, services: list[str] | None, areas: list[str] | None) -> None:
-    if services is not None:
-        session.execute(sa.delete(AgencyService).where(AgencyService.agency_code == code))  # type: ignore[arg-type]
-        session.add_all([AgencyService(agency_code=code, service_code=s) for s in dict.fromkeys(services)])
-    if areas is not None:
-        session.execute(sa.delete(AgencyArea).where(AgencyArea.agency_code == code))  # type: ignore[arg-type]
-        session.add_all([AgencyArea(agency_code=code, unit_code=u) for u in dict.fromkeys(areas)])
-    session.flush()
+    return _agency_public(session, [directory.get_agency(session, code)], secrets=actor.role == "admin")[0]
 
 
 @router.post("/agencies", status_code=201, response_model=AgencyPublic, dependencies=[Admin],
@@ -143,15 +112,7 @@ def _replace_links(session: Session, code: str, services: list[str] | None, area
 def create_agency(body: AgencyCreate, session: DbSession, actor: CurrentActor, idem: Idem) -> object:
     if (replayed := idem.replay()) is not None:
         return replayed
-    values = body.model_dump()
-    _check_links(session, actor, values)
-    if session.get(Agency, body.code) is not None:
-        raise InvalidInput(detail=both(f"đã có cơ quan mã «{body.code}»", f"agency '{body.code}' exists"))
-    services, areas = values.pop("services"), values.pop("areas")
-    agency = Agency(**values)
-    session.add(agency)
-    session.flush()
-    _replace_links(session, agency.code, services, areas)
+    agency = directory.create_agency(session, actor, **body.model_dump())
     return idem.respond(201, _agency_public(session, [agency], secrets=True)[0],
                         headers={"Location": f"/api/v1/agencies/{agency.code}"})
 
@@ -160,18 +121,5 @@ def create_agency(body: AgencyCreate, session: DbSession, actor: CurrentActor, i
               responses={**NOT_FOUND, 422: {"description": "invalid input"}},
               summary="Change an agency (administrators)")
 def update_agency(code: str, body: AgencyUpdate, session: DbSession, actor: CurrentActor) -> AgencyPublic:
-    agency = session.get(Agency, code)
-    if agency is None:
-        raise NotFound(what=f"agency {code}")
-    check_unit_administered(session, actor, agency.unit_code)  # another province's agency: not found
-    values = body.model_dump(exclude_unset=True)
-    _check_links(session, actor, values)
-    if values.get("supervisor_code") == code:
-        raise InvalidInput(detail=both("một cơ quan không tự quản lý chính mình", "an agency cannot supervise itself"))
-    services, areas = values.pop("services", None), values.pop("areas", None)
-    for name, value in values.items():
-        setattr(agency, name, value)
-    session.add(agency)
-    session.flush()
-    _replace_links(session, code, services, areas)
+    agency = directory.update_agency(session, actor, code, **body.model_dump(exclude_unset=True))
     return _agency_public(session, [agency], secrets=True)[0]

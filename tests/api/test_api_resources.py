@@ -134,6 +134,28 @@ def test_directory_and_its_administration(client: TestClient, people: People) ->
                        headers=admin).status_code == 422  # agency staff need an agency
 
 
+def test_an_agency_edit_follows_the_directorys_rules_and_a_refused_one_changes_nothing(
+    client: TestClient, people: People
+) -> None:
+    """The API edits agencies through the directory's service: a supervision loop, an address that is not one and
+    an unknown service are refused (problem+json, the field named), and the agency is as it was."""
+    admin = people["admin"]
+    before = client.get("/api/v1/agencies/SYT-19", headers=admin).json()
+    loop = client.patch("/api/v1/agencies/SYT-19", json={"supervisor_code": "TYT-05443"}, headers=admin)
+    assert loop.status_code == 422 and loop.headers["content-type"] == "application/problem+json", loop.text
+    assert "SYT-19" in loop.json()["detail"] and "TYT-05443" in loop.json()["detail"]
+    bad_email = client.patch("/api/v1/agencies/SYT-19", json={"emails": ["not-an-address"], "kind": "changed"},
+                             headers=admin)
+    assert bad_email.status_code == 422 and "emails" in bad_email.json()["detail"]
+    unknown = client.patch("/api/v1/agencies/SYT-19", json={"services": ["teleport"], "status": "defunct"},
+                           headers=admin)
+    assert unknown.status_code == 422 and "teleport" in unknown.json()["detail"]
+    assert client.get("/api/v1/agencies/SYT-19", headers=admin).json() == before
+    new = {"code": "TYT-LOOP", "name_vi": "Trạm thử", "unit_code": COMMUNE_A, "supervisor_code": "NO-SUCH"}
+    assert client.post("/api/v1/agencies", json=new, headers=admin).status_code == 422
+    assert client.get("/api/v1/agencies/TYT-LOOP", headers=admin).status_code == 404
+
+
 def test_registering_outside_ones_area_is_refused(client: TestClient, people: People) -> None:
     response = client.post("/api/v1/children", json={**CHILD, "commune_code": COMMUNE_B},
                            headers=people["caseworker"])
