@@ -94,6 +94,15 @@ def _optional_router(module: str) -> APIRouter | None:
     return router if isinstance(router, APIRouter) else None
 
 
+class KetNoiApp(FastAPI):
+    """FastAPI with the security headers outside Starlette's own error layer, so that a 500 carries them too."""
+
+    security_headers: dict[str, Any] = {"hsts": True, "docs_paths": frozenset()}  # replaced, never changed
+
+    def build_middleware_stack(self) -> ASGIApp:
+        return SecurityHeaders(super().build_middleware_stack(), **self.security_headers)
+
+
 def create_app(container: Container | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -106,15 +115,17 @@ def create_app(container: Container | None = None) -> FastAPI:
     documented = container.settings.environment != "production"
     openapi_url = f"{API_PREFIX}/openapi.json" if documented else None
     docs_url = f"{API_PREFIX}/docs" if documented else None
-    app = FastAPI(
+    app = KetNoiApp(
         lifespan=lifespan, title="Kết Nối API", version="1.0.0", description=DESCRIPTION,
         openapi_url=openapi_url, docs_url=docs_url, redoc_url=None,
     )
     app.state.container = container
     problems.install(app)
     app.add_middleware(RefreshSessionCookie, secure=container.settings.environment != "development")
-    app.add_middleware(SecurityHeaders, hsts=container.settings.environment != "development",
-                       docs_paths=frozenset({docs_url, f"{docs_url}/oauth2-redirect"} if docs_url else ()))
+    app.security_headers = {
+        "hsts": container.settings.environment != "development",
+        "docs_paths": frozenset({docs_url, f"{docs_url}/oauth2-redirect"} if docs_url else ()),
+    }
 
     api = APIRouter(prefix=API_PREFIX)
     for module in (auth, children, cases, referrals, tasks, directory, users, access_log, delivery_log):

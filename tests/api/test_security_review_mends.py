@@ -66,6 +66,24 @@ def test_every_response_refuses_framing_sniffing_and_caching(
     assert client.get("/app/static/site.css").headers["cache-control"].startswith("public")
 
 
+def test_an_unexpected_error_carries_the_security_headers_too(container: Container) -> None:
+    """Starlette answers an unhandled error outside the app's middleware: the headers are added outside it."""
+    app = create_app(container)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise RuntimeError("a defect")
+
+    with TestClient(app, base_url="https://testserver", raise_server_exceptions=False) as tc:
+        response = tc.get("/boom")
+    assert response.status_code == 500 and response.headers["content-type"] == "application/problem+json"
+    assert "a defect" not in response.text
+    assert response.headers.get("x-frame-options") == "DENY"
+    assert response.headers.get("cache-control") == "no-store"
+    assert response.headers.get("strict-transport-security") == "max-age=31536000"
+    assert "default-src 'none'" in response.headers.get("content-security-policy", "")
+
+
 def test_api_docs_are_not_served_in_production(db_url: str, tmp_path: Path) -> None:
     production = Container(Settings(environment="production", database_url=db_url, secret_key=TEST_SECRET,
                                     data_dir=tmp_path, password_hashing="default"))
