@@ -214,12 +214,19 @@ def add_user(
     check_unit_administered(session, actor, unit_code)
     if role == "agency_staff" and not agency_code:
         raise InvalidInput(detail=both("cán bộ cơ quan cần có mã cơ quan", "agency staff need an agency code"))
+    if agency_code is not None and role != "agency_staff":
+        raise InvalidInput(detail=both("chỉ cán bộ cơ quan mới có mã cơ quan", "only agency staff have an agency code"))
     if agency_code is not None:
-        if session.get(Agency, agency_code) is None:
+        agency = session.get(Agency, agency_code)
+        if agency is None:
             raise InvalidInput(detail=both(f"không có cơ quan «{agency_code}»", f"unknown agency '{agency_code}'"))
         in_area = select(Agency.code).where(col(Agency.code) == agency_code, _in_area(actor, Agency.unit_code))
         if session.exec(in_area).first() is None:
             raise NotFound(what=f"agency {agency_code}")
+        if agency.unit_code != unit_code:  # staff belong where their agency is seated, as its supervisors see it
+            raise InvalidInput(detail=both(
+                f"cán bộ của «{agency_code}» thuộc đơn vị nơi cơ quan đặt trụ sở, «{agency.unit_code}»",
+                f"staff of '{agency_code}' belong to the unit where it is seated, '{agency.unit_code}'"))
     if session.exec(select(User).where(User.login == login)).first() is not None:
         raise InvalidInput(detail=both(f"tên đăng nhập «{login}» đã có người dùng", f"login '{login}' is taken"))
     user = User(

@@ -68,6 +68,22 @@ def test_an_administrator_lists_and_reads_only_the_users_of_their_area(
         _problem(client.get(USERS, headers=people[who]), 403, "forbidden_role")
 
 
+def test_agency_staff_belong_to_their_agencys_unit_and_only_they_have_an_agency(
+    client: TestClient, people: People, engine_: Engine
+) -> None:
+    staff = {"login": "thu@th-05443", "password": "mot-mat-khau-dai", "role": "agency_staff", "unit_code": "19",
+             "agency_code": "TH-05443"}
+    elsewhere = _problem(client.post(USERS, json=staff, headers=people["admin"]), 422, "invalid_input")
+    assert "TH-05443" in elsewhere["detail"] and COMMUNE_A in elsewhere["detail"]
+    caseworker = {**staff, "role": "caseworker", "unit_code": COMMUNE_A}
+    _problem(client.post(USERS, json=caseworker, headers=people["admin"]), 422, "invalid_input")
+    with engine_.connect() as conn:
+        assert conn.execute(sa.select(sa.func.count()).select_from(User).where(
+            col(User.login) == "thu@th-05443")).scalar_one() == 0
+    made = client.post(USERS, json={**staff, "unit_code": COMMUNE_A}, headers=people["admin"])
+    assert made.status_code == 201 and made.json()["agency_code"] == "TH-05443", made.text
+
+
 def test_an_administrator_creates_users_only_in_their_area_and_the_act_is_recorded(
     client: TestClient, people: People, engine_: Engine
 ) -> None:
