@@ -359,6 +359,18 @@ class UserPublic(Public):
     active: bool
 
 
+class UserEventPublic(Public):
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [
+        {"id": 7, "action": "deactivated", "actor_id": 1, "actor_role": "admin", "at": "2026-11-26T02:00:00Z",
+         "payload": {}}]})
+    id: int
+    action: str = Field(description="created, deactivated, reactivated, password_reset, password_changed")
+    actor_id: int | None = Field(description="who did it; none: an operator at the command line")
+    actor_role: str | None
+    at: datetime
+    payload: dict[str, Any]
+
+
 class PasswordReset(BaseModel):
     """An administrator sets another user's password; the rules of ``engine.users.check_password`` apply."""
 

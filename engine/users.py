@@ -23,13 +23,13 @@ from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlmodel import Session, col, select
 
-from engine.audit import append_user_event
+from engine.audit import append_user_event, user_timeline
 from engine.children import subtree_condition
 from engine.db import utcnow
 from engine.errors import InvalidInput, NotFound, TransitionRefused
 from engine.i18n import both, register
 from engine.machine import Actor
-from engine.models import Agency, Unit, User
+from engine.models import Agency, Unit, User, UserEvent
 from engine.text import search_key
 
 USER_ROLES = ("caseworker", "agency_staff", "supervisor", "admin")
@@ -173,6 +173,11 @@ def user_in_area(session: Session, actor: Actor, user_id: int) -> User:
     if user is None:
         raise NotFound(what=f"user {user_id}")
     return user
+
+
+def user_trail(session: Session, actor: Actor, user_id: int) -> list[UserEvent]:
+    """What was done to a user the actor administers (created, deactivated, a password set...), oldest first."""
+    return user_timeline(session, user_in_area(session, actor, user_id).id or 0)
 
 
 def user_by_login(session: Session, login: str) -> User:

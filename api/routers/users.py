@@ -16,7 +16,7 @@ from api.auth import record_failed_check, throttled
 from api.deps import ContainerDep, CurrentActor, CurrentUser, DbSession, require_roles
 from api.idempotency import Idem
 from api.problems import ApiProblem
-from api.schemas import PasswordChange, PasswordReset, RecordId, UserCreate, UserPublic
+from api.schemas import PasswordChange, PasswordReset, RecordId, UserCreate, UserEventPublic, UserPublic
 from engine.errors import InvalidInput
 from engine.users import (
     USER_ROLES,
@@ -27,6 +27,7 @@ from engine.users import (
     reactivate_user,
     reset_password,
     user_in_area,
+    user_trail,
 )
 
 router = APIRouter(prefix="/users", tags=["users"])
@@ -96,6 +97,14 @@ def change_my_password(body: PasswordChange, session: DbSession, user: CurrentUs
             summary="One user of your area (administrators)")
 def read_user(user_id: RecordId, session: DbSession, actor: CurrentActor) -> UserPublic:
     return UserPublic.model_validate(user_in_area(session, actor, user_id))
+
+
+@router.get("/{user_id}/events", response_model=list[UserEventPublic], dependencies=[Admin], responses=NOT_FOUND,
+            summary="What was done to a user of your area, oldest first (administrators)")
+def user_events(user_id: RecordId, session: DbSession, actor: CurrentActor) -> list[UserEventPublic]:
+    """The user administration trail: who created, deactivated or reactivated the user, or set their password
+    (never the password itself)."""
+    return [UserEventPublic.model_validate(event) for event in user_trail(session, actor, user_id)]
 
 
 @router.post("/{user_id}/deactivate", response_model=UserPublic, dependencies=[Admin],

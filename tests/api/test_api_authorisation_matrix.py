@@ -105,6 +105,8 @@ ROUTES: list[Route] = [
     ("GET", "/api/v1/users?role=caseworker", _no_body, {}, ADMIN_ONLY),
     ("GET", "/api/v1/users/{user_in}", _no_body, {}, ADMIN_ONLY),
     ("GET", "/api/v1/users/{user_out}", _no_body, {}, ADMIN_OUTSIDE),
+    ("GET", "/api/v1/users/{user_in}/events", _no_body, {}, ADMIN_ONLY),
+    ("GET", "/api/v1/users/{user_out}/events", _no_body, {}, ADMIN_OUTSIDE),
     ("POST", "/api/v1/users/{user_in}/deactivate", _no_body, {}, ADMIN_ONLY),
     ("POST", "/api/v1/users/{user_out}/deactivate", _no_body, {}, ADMIN_OUTSIDE),
     ("POST", "/api/v1/users/{user_in}/reactivate", _no_body, {}, ADMIN_ONLY),

@@ -84,6 +84,22 @@ def test_agency_staff_belong_to_their_agencys_unit_and_only_they_have_an_agency(
     assert made.status_code == 201 and made.json()["agency_code"] == "TH-05443", made.text
 
 
+def test_an_administrator_reads_a_users_trail_without_any_password(client: TestClient, people: People) -> None:
+    body = {"login": "lan@05443", "password": "mot-mat-khau-dai", "role": "caseworker", "unit_code": COMMUNE_A}
+    user_id = client.post(USERS, json=body, headers=people["admin"]).json()["id"]
+    assert client.post(f"{USERS}/{user_id}/deactivate", headers=people["admin"]).status_code == 200
+    assert client.post(f"{USERS}/{user_id}/password", json={"new_password": NEW_PASSWORD},
+                       headers=people["admin"]).status_code == 204
+    trail = client.get(f"{USERS}/{user_id}/events", headers=people["admin"])
+    assert trail.status_code == 200, trail.text
+    events = trail.json()
+    assert [e["action"] for e in events] == ["created", "deactivated", "password_reset"]
+    assert {(e["actor_id"], e["actor_role"]) for e in events} == {(people.ids["admin"], "admin")}
+    assert events[0]["payload"]["login"] == "lan@05443"
+    assert body["password"] not in trail.text and NEW_PASSWORD not in trail.text and "hash" not in trail.text
+    _problem(client.get(f"{USERS}/999999/events", headers=people["admin"]), 404, "not_found")
+
+
 def test_an_administrator_creates_users_only_in_their_area_and_the_act_is_recorded(
     client: TestClient, people: People, engine_: Engine
 ) -> None:
