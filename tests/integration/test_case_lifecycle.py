@@ -15,13 +15,8 @@ from engine.errors import Conflict, TransitionRefused
 from engine.models import Case, Event, Task
 from engine.states import CASE_MACHINE
 from engine.tasks import my_tasks
+from tests.support.cases import case_step
 from tests.support.people import DEMO_PROVINCE, make_child, make_user
-
-
-def _step(db: Engine, case_id: int, action: str, actor, payload=None) -> Case:
-    with transaction(db) as s:
-        version = s.get(Case, case_id).version
-        return transition_case(s, case_id, action, actor, version, payload or {})
 
 
 def test_full_case_from_report_to_closure(db: Engine) -> None:
@@ -31,23 +26,23 @@ def test_full_case_from_report_to_closure(db: Engine) -> None:
     with transaction(db) as s:
         case_id = open_case(s, child_id=child_id, actor=lan, source="school").id
 
-    _step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
+    case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
     with pytest.raises(TransitionRefused) as refused:
-        _step(db, case_id, "accept_for_intake", lan)
+        case_step(db, case_id, "accept_for_intake", lan)
     assert refused.value.code == "guard.consent_missing"
-    _step(db, case_id, "record_consent", lan, {"given_by": "guardian", "name": "Nguyễn Thị Hoa",
+    case_step(db, case_id, "record_consent", lan, {"given_by": "guardian", "name": "Nguyễn Thị Hoa",
                                                "domains": ["health", "education"]})
     # The boy is 7: his own consent is needed too.
     with pytest.raises(TransitionRefused):
-        _step(db, case_id, "accept_for_intake", lan)
-    _step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
-    _step(db, case_id, "accept_for_intake", lan)
-    _step(db, case_id, "complete_assessment", lan, {"needs": ["rehabilitation", "inclusive_education"]})
-    _step(db, case_id, "submit_plan", lan, {"services": ["rehabilitation", "inclusive_education"]})
+        case_step(db, case_id, "accept_for_intake", lan)
+    case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
+    case_step(db, case_id, "accept_for_intake", lan)
+    case_step(db, case_id, "complete_assessment", lan, {"needs": ["rehabilitation", "inclusive_education"]})
+    case_step(db, case_id, "submit_plan", lan, {"services": ["rehabilitation", "inclusive_education"]})
     assert [t.kind for t in _tasks(db, binh)] == ["plan_awaiting_approval"]
-    _step(db, case_id, "approve_plan", binh)
-    _step(db, case_id, "propose_closure", lan, {"reason": "goals_met"})
-    case = _step(db, case_id, "approve_closure", binh)
+    case_step(db, case_id, "approve_plan", binh)
+    case_step(db, case_id, "propose_closure", lan, {"reason": "goals_met"})
+    case = case_step(db, case_id, "approve_closure", binh)
     assert (case.stage, case.step) == ("closure", "closed")
     assert case.closed_at is not None
 
@@ -70,14 +65,14 @@ def test_author_cannot_approve_own_plan(db: Engine) -> None:
     child_id = make_child(db, sup)
     with transaction(db) as s:
         case_id = open_case(s, child_id=child_id, actor=sup, source="family").id
-    _step(db, case_id, "verify", sup, {"urgency": "urgent", "assessment": "x"})
-    _step(db, case_id, "record_consent", sup, {"given_by": "guardian", "name": "A"})
-    _step(db, case_id, "record_consent", sup, {"given_by": "child", "name": "B"})
-    _step(db, case_id, "accept_for_intake", sup)
-    _step(db, case_id, "complete_assessment", sup, {"needs": ["health"]})
-    _step(db, case_id, "submit_plan", sup, {"services": ["health_care"]})
+    case_step(db, case_id, "verify", sup, {"urgency": "urgent", "assessment": "x"})
+    case_step(db, case_id, "record_consent", sup, {"given_by": "guardian", "name": "A"})
+    case_step(db, case_id, "record_consent", sup, {"given_by": "child", "name": "B"})
+    case_step(db, case_id, "accept_for_intake", sup)
+    case_step(db, case_id, "complete_assessment", sup, {"needs": ["health"]})
+    case_step(db, case_id, "submit_plan", sup, {"services": ["health_care"]})
     with pytest.raises(TransitionRefused) as refused:
-        _step(db, case_id, "approve_plan", sup)
+        case_step(db, case_id, "approve_plan", sup)
     assert refused.value.code == "guard.self_approval"
     with transaction(db) as s:
         assert s.get(Case, case_id).step == "plan_awaiting_approval"

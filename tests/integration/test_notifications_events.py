@@ -6,46 +6,22 @@ Real PostgreSQL and SQLite, a real SMTP server (aiosmtpd on loopback).
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from engine.cases import open_case, transition_case
 from engine.db import transaction, utcnow
 from engine.errors import DomainError
-from engine.machine import Actor
-from engine.models import Case, Outbox, Referral, User
+from engine.models import Outbox, Referral, User
 from notifications.delivery import deliver_due
 from notifications.render import vn_datetime
 from referrals.services import create_referral, transition_referral
+from tests.support.cases import case_step, case_up_to_plan
 from tests.support.notification_receivers import MailBox
-from tests.support.people import DEMO_PROVINCE, make_child, make_user
+from tests.support.people import make_user
 
 BASE_URL = "https://ketnoi.example.vn"
-
-
-def _case_step(db: Engine, case_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None) -> None:
-    with transaction(db) as s:
-        version = s.get(Case, case_id).version
-        transition_case(s, case_id, action, actor, version, payload or {})
-
-
-def _case_up_to_plan(db: Engine) -> tuple[Actor, Actor, int]:
-    lan = make_user(db, "lan", "caseworker")
-    binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
-    child_id = make_child(db, lan)
-    with transaction(db) as s:
-        case_id = open_case(s, child_id=child_id, actor=lan, source="school").id
-    _case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
-    _case_step(db, case_id, "record_consent", lan,
-               {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": ["rehabilitation", "education"]})
-    _case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
-    _case_step(db, case_id, "accept_for_intake", lan)
-    _case_step(db, case_id, "complete_assessment", lan, {"needs": ["rehabilitation"]})
-    _case_step(db, case_id, "submit_plan", lan, {"services": ["rehabilitation"]})
-    return lan, binh, case_id
 
 
 def _rows(db: Engine) -> list[Outbox]:
@@ -54,7 +30,7 @@ def _rows(db: Engine) -> list[Outbox]:
 
 
 def test_care_plan_awaiting_approval_reaches_the_supervisor_of_the_nearest_unit(db: Engine, mailbox: MailBox) -> None:
-    _lan, _binh, case_id = _case_up_to_plan(db)
+    _lan, _binh, case_id = case_up_to_plan(db)
     rows = [r for r in _rows(db) if r.template == "care_plan_awaiting_approval"]
     assert len(rows) == 1
     row = rows[0]
@@ -72,8 +48,8 @@ def test_care_plan_awaiting_approval_reaches_the_supervisor_of_the_nearest_unit(
 
 
 def test_referral_request_reaches_the_agency_in_vietnamese_with_its_link(db: Engine, mailbox: MailBox) -> None:
-    lan, binh, case_id = _case_up_to_plan(db)
-    _case_step(db, case_id, "approve_plan", binh)
+    lan, binh, case_id = case_up_to_plan(db)
+    case_step(db, case_id, "approve_plan", binh)
     with transaction(db) as s:
         referral = create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan)
         referral_id = referral.id
@@ -98,8 +74,8 @@ def test_referral_request_reaches_the_agency_in_vietnamese_with_its_link(db: Eng
 
 
 def test_rejection_tells_the_case_owner_and_a_failed_transition_writes_nothing(db: Engine, mailbox: MailBox) -> None:
-    lan, binh, case_id = _case_up_to_plan(db)
-    _case_step(db, case_id, "approve_plan", binh)
+    lan, binh, case_id = case_up_to_plan(db)
+    case_step(db, case_id, "approve_plan", binh)
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
     with transaction(db) as s:
         referral = create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan)

@@ -17,18 +17,19 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from engine import deadlines
-from engine.cases import open_case, transition_case
+from engine.cases import open_case
 from engine.db import transaction, utcnow
 from engine.machine import Actor
-from engine.models import Agency, Case, Outbox, Referral, User
+from engine.models import Agency, Outbox, Referral, User
 from engine.outbox import enqueue
 from engine.policy import Policy, parse_policy, use_policy
 from engine.sweep import _sweep_portable, sweep
 from notifications.delivery import RetryPolicy, deliver_due, delivery_round
 from notifications.digest import DIGEST_LIMIT, build_digest, build_digests
-from referrals.services import create_referral, transition_referral
+from referrals.services import transition_referral
+from tests.support.cases import referred_case
 from tests.support.notification_receivers import MailBox, WebhookReceiver
-from tests.support.people import DEMO_PROVINCE, make_child, make_user
+from tests.support.people import make_child, make_user
 
 BASE_URL = "https://ketnoi.example.vn"
 HANOI = timezone(timedelta(hours=7))
@@ -178,36 +179,6 @@ def test_the_digest_tells_the_agency_what_its_held_reminder_was_about(db: Engine
 # --- 2. a rejection for "another reason" says the agency's own words ------------------------------------
 
 
-def _case_step(db: Engine, case_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None) -> None:
-    with transaction(db) as s:
-        case = s.get(Case, case_id)
-        assert case is not None
-        transition_case(s, case_id, action, actor, case.version, payload or {})
-
-
-def _referred_case(db: Engine, now: datetime | None = None) -> tuple[Actor, int, int]:
-    """A child's case taken through intake and an approved plan, then referred for rehabilitation."""
-    lan = make_user(db, "lan", "caseworker")
-    binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
-    child_id = make_child(db, lan)
-    with transaction(db) as s:
-        case_id = open_case(s, child_id=child_id, actor=lan, source="school").id
-    assert case_id is not None
-    _case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
-    _case_step(db, case_id, "record_consent", lan,
-               {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": ["rehabilitation", "education"]})
-    _case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
-    _case_step(db, case_id, "accept_for_intake", lan)
-    _case_step(db, case_id, "complete_assessment", lan, {"needs": ["rehabilitation"]})
-    _case_step(db, case_id, "submit_plan", lan, {"services": ["rehabilitation"]})
-    _case_step(db, case_id, "approve_plan", binh)
-    with transaction(db) as s:
-        referral = create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan, now=now)
-        assert referral.id is not None and referral.agency_code == "TYT-05443"
-        referral_id = referral.id
-    return lan, case_id, referral_id
-
-
 def _referral_step(db: Engine, referral_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None,
                    now: datetime | None = None) -> None:
     with transaction(db) as s:
@@ -220,7 +191,7 @@ def _referral_step(db: Engine, referral_id: int, action: str, actor: Actor, payl
 def test_a_rejection_for_another_reason_carries_the_agencys_words(
     db: Engine, mailbox: MailBox, language: str
 ) -> None:
-    lan, _case_id, referral_id = _referred_case(db)
+    lan, _binh, _case_id, referral_id = referred_case(db)
     with transaction(db) as s:
         s.execute(sa.update(User).where(User.id == lan.user_id).values(language=language))
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
@@ -301,7 +272,7 @@ def test_a_receiver_down_all_night_still_gets_the_new_referral_in_the_morning(
 def test_no_digest_is_sent_when_what_it_held_was_dealt_with_before_seven(db: Engine, mailbox: MailBox) -> None:
     set_agency(db, "TYT-05443", digest=True, notify_urls=[])
     friday = at(12, 15)
-    _lan, _case_id, referral_id = _referred_case(db, now=friday)
+    _lan, _binh, _case_id, referral_id = referred_case(db, now=friday)
     [notice] = rows(db, referral_id=referral_id)
     assert (notice.template, notice.status) == ("referral_requested", "digest")
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")

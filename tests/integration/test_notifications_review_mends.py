@@ -21,19 +21,19 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from engine.cases import open_case, transition_case
 from engine.db import transaction, utcnow
 from engine.machine import Actor
-from engine.models import Agency, Case, Outbox, Referral
+from engine.models import Agency, Outbox, Referral
 from engine.outbox import enqueue
 from engine.policy import current_policy
 from engine.users import add_user
 from notifications.delivery import RetryPolicy, deliver_due, delivery_round
 from notifications.digest import build_digests
-from referrals.services import create_referral, transition_referral
+from referrals.services import transition_referral
+from tests.support.cases import referred_case
 from tests.support.live_server import free_port
 from tests.support.notification_receivers import MailBox, WebhookReceiver
-from tests.support.people import DEMO_PROVINCE, PASSWORD, make_child, make_user
+from tests.support.people import DEMO_PROVINCE, PASSWORD, make_user
 
 BASE_URL = "https://ketnoi.example.vn"
 T0 = datetime(2027, 3, 10, 2, 0, tzinfo=UTC)  # 09:00 in Vietnam, a Wednesday
@@ -55,36 +55,6 @@ def _point_agency(db: Engine, code: str, urls: list[str], **values: Any) -> None
         agency.notify_urls = urls
         for name, value in values.items():
             setattr(agency, name, value)
-
-
-def _case_step(db: Engine, case_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None) -> None:
-    with transaction(db) as s:
-        case = s.get(Case, case_id)
-        assert case is not None
-        transition_case(s, case_id, action, actor, case.version, payload or {})
-
-
-def _referred_case(db: Engine) -> tuple[Actor, Actor, int, int]:
-    """A child's case taken through intake and an approved plan, then referred for rehabilitation."""
-    lan = make_user(db, "lan", "caseworker")
-    binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
-    child_id = make_child(db, lan)
-    with transaction(db) as s:
-        case_id = open_case(s, child_id=child_id, actor=lan, source="school").id
-    assert case_id is not None
-    _case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
-    _case_step(db, case_id, "record_consent", lan,
-               {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": ["rehabilitation", "education"]})
-    _case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
-    _case_step(db, case_id, "accept_for_intake", lan)
-    _case_step(db, case_id, "complete_assessment", lan, {"needs": ["rehabilitation"]})
-    _case_step(db, case_id, "submit_plan", lan, {"services": ["rehabilitation"]})
-    _case_step(db, case_id, "approve_plan", binh)
-    with transaction(db) as s:
-        referral = create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan)
-        assert referral.id is not None and referral.agency_code == "TYT-05443"
-        referral_id = referral.id
-    return lan, binh, case_id, referral_id
 
 
 def _referral_step(db: Engine, referral_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None,
@@ -132,7 +102,7 @@ def test_every_link_in_a_message_opens_a_page(db: Engine, db_url: str, mailbox: 
     from engine.settings import Settings
     from ketnoi.bootstrap import Container
 
-    _lan, _binh, case_id, referral_id = _referred_case(db)
+    _lan, _binh, case_id, referral_id = referred_case(db)
     _point_agency(db, "TYT-05443", [], digest=None)
     with transaction(db) as s:
         assert enqueue(s, template="daily_digest", recipient_kind="agency", recipient_ref="TYT-05443",
@@ -186,7 +156,7 @@ def test_supervisors_of_one_unit_each_read_their_own_language(db: Engine, mailbo
 
 
 def test_a_rejection_for_an_unreachable_family_is_worded_not_coded(db: Engine, mailbox: MailBox) -> None:
-    _lan, _binh, _case_id, referral_id = _referred_case(db)
+    _lan, _binh, _case_id, referral_id = referred_case(db)
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
     _referral_step(db, referral_id, "reject", hung, {"reason": "could_not_contact_family"})
     deliver_due(db, utcnow() + timedelta(seconds=1), smtp_url=mailbox.smtp_url(), base_url=BASE_URL)
@@ -199,7 +169,7 @@ def test_a_rejection_for_an_unreachable_family_is_worded_not_coded(db: Engine, m
 
 
 def test_the_digest_does_not_list_a_referral_on_hold_with_its_clock_stopped_as_overdue(db: Engine) -> None:
-    _lan, _binh, _case_id, referral_id = _referred_case(db)
+    _lan, _binh, _case_id, referral_id = referred_case(db)
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
     _point_agency(db, "TYT-05443", [], digest=True)
     calendar = current_policy().calendar()

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from engine.audit import replay, timeline
-from engine.cases import open_case, transition_case
+from engine.cases import open_case
 from engine.db import transaction
 from engine.errors import Conflict, DomainError, InvalidInput, NotFound, TransitionRefused
 from engine.machine import Actor
@@ -20,6 +20,7 @@ from engine.models import Case, Deadline, Event, Outbox, Referral, Task
 from engine.tasks import my_tasks
 from referrals.lifecycle import REFERRAL_MACHINE, STATE_LABELS
 from referrals.services import agency_inbox, create_referral, referrals_of_case, transition_referral
+from tests.support.cases import case_step
 from tests.support.people import DEMO_PROVINCE, make_child, make_user
 
 
@@ -30,12 +31,6 @@ class World:
     hung: Actor  # staff of the commune health station TYT-05443
     centre: Actor  # staff of the province rehabilitation centre PHCN-19
     case_id: int
-
-
-def case_step(db: Engine, case_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None) -> Case:
-    with transaction(db) as s:
-        version = s.get(Case, case_id).version
-        return transition_case(s, case_id, action, actor, version, payload or {})
 
 
 def ref_step(

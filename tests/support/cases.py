@@ -1,0 +1,52 @@
+"""Test helpers that take a case through its steps with the real service functions, one transaction each."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy.engine import Engine
+
+from engine.cases import open_case, transition_case
+from engine.db import transaction
+from engine.machine import Actor
+from engine.models import Case
+from referrals.services import create_referral
+from tests.support.people import DEMO_PROVINCE, make_child, make_user
+
+
+def case_step(db: Engine, case_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None) -> Case:
+    """One transition of the case at its current version."""
+    with transaction(db) as s:
+        case = s.get(Case, case_id)
+        assert case is not None
+        return transition_case(s, case_id, action, actor, case.version, payload or {})
+
+
+def case_up_to_plan(db: Engine) -> tuple[Actor, Actor, int]:
+    """Caseworker lan and supervisor binh, and a child's case taken through intake to a plan awaiting approval."""
+    lan = make_user(db, "lan", "caseworker")
+    binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
+    child_id = make_child(db, lan)
+    with transaction(db) as s:
+        case_id = open_case(s, child_id=child_id, actor=lan, source="school").id
+    assert case_id is not None
+    case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
+    case_step(db, case_id, "record_consent", lan,
+              {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": ["rehabilitation", "education"]})
+    case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
+    case_step(db, case_id, "accept_for_intake", lan)
+    case_step(db, case_id, "complete_assessment", lan, {"needs": ["rehabilitation"]})
+    case_step(db, case_id, "submit_plan", lan, {"services": ["rehabilitation"]})
+    return lan, binh, case_id
+
+
+def referred_case(db: Engine, now: datetime | None = None) -> tuple[Actor, Actor, int, int]:
+    """``case_up_to_plan``, the plan approved, and the case referred for rehabilitation (to TYT-05443):
+    (caseworker, supervisor, case id, referral id)."""
+    lan, binh, case_id = case_up_to_plan(db)
+    case_step(db, case_id, "approve_plan", binh)
+    with transaction(db) as s:
+        referral = create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan, now=now)
+        assert referral.id is not None and referral.agency_code == "TYT-05443"
+        return lan, binh, case_id, referral.id
