@@ -166,6 +166,11 @@ def serve(container: Container, *, host: str = "127.0.0.1", port: int = 8000, fl
     """
     if not logging.getLogger().handlers:  # say where the schedules run (or why not), as uvicorn's own lines
         logging.basicConfig(level=logging.INFO, format="%(levelname)s:     %(message)s")
+    if flows:
+        # Prefect configures logging when it is first imported, and that resets uvicorn's loggers (their level,
+        # their handlers, the access log's filter): the access log went silent. Let it happen now, before
+        # uvicorn applies its own configuration below, not in the schedules' thread at some later moment.
+        import prefect.main  # noqa: F401
     multi = None
     if workers > 1:  # a port in use is refused here (OSError), before anything starts
         config = uvicorn.Config("api.app:create_app", factory=True, host=host, port=port, workers=workers,

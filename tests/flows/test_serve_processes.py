@@ -298,13 +298,16 @@ def test_sigterm_while_the_local_prefect_server_is_still_starting_leaves_nothing
     tmp_path: Path, sqlite_url: str
 ) -> None:
     """``ketnoi serve`` answers at once while its fresh Prefect server takes many seconds to start: a SIGTERM in
-    that time must stop the server too (it runs in a session of its own, so it would outlive us)."""
+    that time must stop the server too (it runs in a session of its own, so it would outlive us). Its access log
+    keeps working once Prefect is loaded (Prefect's logging set-up used to silence it), without query strings."""
     from tests.support.live_server import free_port
 
     port = free_port()
     env = {**_env(tmp_path, sqlite_url), "KETNOI_PASSWORD_HASHING": "fast-for-tests"}
-    serve = subprocess.Popen([KETNOI, "serve", "--demo", "--port", str(port)], env=env, cwd=tmp_path,
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = tmp_path / "serve.log"
+    with log.open("wb") as out:
+        serve = subprocess.Popen([KETNOI, "serve", "--demo", "--port", str(port)], env=env, cwd=tmp_path,
+                                 stdout=out, stderr=subprocess.STDOUT)
     seen: set[int] = set()
     try:
         def healthy() -> bool:
@@ -317,12 +320,17 @@ def test_sigterm_while_the_local_prefect_server_is_still_starting_leaves_nothing
                      if "server" in Path(f"/proc/{pid}/cmdline").read_text(errors="replace")}
             return found or None
         _wait(prefect_started, 60, "the Prefect server process to be started")
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/app/login?q=tran%20van%20minh", timeout=10) as resp:
+            assert resp.status == 200
         seen = {serve.pid} | descendant_pids({serve.pid})
         serve.send_signal(signal.SIGTERM)
         serve.wait(timeout=90)
         time.sleep(1)
         left = sorted(pid for pid in seen if is_alive(pid))
         assert left == [], f"processes left behind after SIGTERM: {left}"
+        logged = log.read_text(errors="replace")
+        assert '"GET /app/login?… HTTP/1.1" 200' in logged and "tran" not in logged, logged[-2000:]
+        assert "Finished server process" in logged, logged[-2000:]
     finally:
         for pid in seen | descendant_pids(seen):
             with contextlib.suppress(ProcessLookupError):
