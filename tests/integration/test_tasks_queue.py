@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from engine.cases import open_case, transition_case
+from engine.cases import open_case
 from engine.db import transaction
 from engine.machine import Actor
-from engine.models import Case, Task
+from engine.models import Task
 from engine.tasks import my_tasks, open_task
+from tests.support.cases import case_step
 from tests.support.people import COMMUNE_A, COMMUNE_B, DEMO_PROVINCE, make_child, make_user
 
 
@@ -23,13 +24,6 @@ def tasks_of(db: Engine, case_id: int) -> list[Task]:
 
 def open_kinds(db: Engine, case_id: int) -> list[str]:
     return [t.kind for t in tasks_of(db, case_id) if t.closed_at is None]
-
-
-def step(db: Engine, case_id: int, action: str, actor: Actor, payload: dict[str, object] | None = None) -> Case:
-    with transaction(db) as s:
-        case = s.get(Case, case_id)
-        assert case is not None
-        return transition_case(s, case_id, action, actor, case.version, payload or {})
 
 
 def queue(db: Engine, actor: Actor) -> list[tuple[int, str]]:
@@ -48,19 +42,19 @@ def test_a_task_opens_when_a_step_waits_and_closes_when_it_moves_on(db: Engine) 
     [reported] = tasks_of(db, case_id)
     assert (reported.kind, reported.owner_user_id, reported.closed_at) == ("reported", lan.user_id, None)
 
-    step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "x"})
+    case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "x"})
     reported_after, verified = tasks_of(db, case_id)
     assert reported_after.id == reported.id and reported_after.closed_at is not None
     assert (verified.kind, verified.owner_user_id, verified.closed_at) == ("verified", lan.user_id, None)
 
     # Recording consent does not move the case: the same task stays open.
-    step(db, case_id, "record_consent", lan, {"given_by": "guardian", "name": "Nguyễn Thị Hoa"})
-    step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
+    case_step(db, case_id, "record_consent", lan, {"given_by": "guardian", "name": "Nguyễn Thị Hoa"})
+    case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
     assert [t.id for t in tasks_of(db, case_id) if t.closed_at is None] == [verified.id]
 
-    step(db, case_id, "accept_for_intake", lan)
-    step(db, case_id, "complete_assessment", lan, {"needs": ["rehabilitation"]})
-    step(db, case_id, "submit_plan", lan, {"services": ["rehabilitation"]})
+    case_step(db, case_id, "accept_for_intake", lan)
+    case_step(db, case_id, "complete_assessment", lan, {"needs": ["rehabilitation"]})
+    case_step(db, case_id, "submit_plan", lan, {"services": ["rehabilitation"]})
     [waiting] = [t for t in tasks_of(db, case_id) if t.closed_at is None]
     # Approval waits on the supervisors of the case's unit, not on one person.
     assert (waiting.kind, waiting.owner_user_id, waiting.owner_unit_code, waiting.owner_role) == (
@@ -68,13 +62,13 @@ def test_a_task_opens_when_a_step_waits_and_closes_when_it_moves_on(db: Engine) 
     assert queue(db, lan) == []
     assert queue(db, binh) == [(case_id, "plan_awaiting_approval")]
 
-    step(db, case_id, "approve_plan", binh)
+    case_step(db, case_id, "approve_plan", binh)
     assert open_kinds(db, case_id) == ["in_care"]
     assert queue(db, binh) == []
     assert queue(db, lan) == [(case_id, "in_care")]
 
-    step(db, case_id, "propose_closure", lan, {"reason": "goals_met"})
-    step(db, case_id, "approve_closure", binh)
+    case_step(db, case_id, "propose_closure", lan, {"reason": "goals_met"})
+    case_step(db, case_id, "approve_closure", binh)
     assert open_kinds(db, case_id) == []
     assert all(t.closed_at is not None for t in tasks_of(db, case_id))
     assert queue(db, lan) == [] and queue(db, binh) == []
