@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -173,13 +173,14 @@ _ERROR_TYPES = {"date_type": "page.invalid.date", "date_parsing": "page.invalid.
                 "enum": "page.invalid.choice"}
 
 
-def _validation_messages(ctx: PageContext, exc: ValidationError) -> list[str]:
-    """Each refused field by its label on the form, with why, in the reader's language."""
+def validation_messages(ctx: PageContext, exc: ValidationError, labels: Mapping[str, str] | None = None) -> list[str]:
+    """Each refused field by its label on the form, with why, in the reader's language. A field is labelled by
+    ``page.field.<name>`` unless ``labels`` gives its form's own catalogue key."""
     messages = []
     for e in exc.errors():
         loc = [str(part) for part in e["loc"] if not isinstance(part, int)]
         name = f"guardian_{loc[-1]}" if loc[:1] == ["guardians"] and len(loc) > 1 else (loc[0] if loc else "")
-        label = translated(f"page.field.{name}", ctx.lang, name)
+        label = translated((labels or {}).get(name, f"page.field.{name}"), ctx.lang, name)
         said = str((e.get("ctx") or {}).get("error", ""))
         key = _VALIDATOR_MESSAGES.get(said) or _ERROR_TYPES.get(e["type"])
         if said.startswith("a child is under "):
@@ -212,7 +213,7 @@ def register_submit(ctx: PageContext = Depends(caseworker), form: FormData = Dep
                              now=ctx.now)
         return see_other(f"{PREFIX}/cases/{case.id}?done=1")
     except ValidationError as exc:
-        errors = _validation_messages(ctx, exc)
+        errors = validation_messages(ctx, exc)
     except PossibleDuplicate as exc:
         errors, duplicates, status = [exc.message(ctx.lang)], exc.candidates, exc.status
     except DomainError as exc:
@@ -394,4 +395,5 @@ def create_referral_submit(case_id: RecordId, ctx: PageContext = Depends(casewor
     return see_other(f"{PREFIX}/cases/{case_id}?done=1")
 
 
-__all__ = ["router", "render_case", "task_rows", "timeline_entries", "referral_action_view", "field_view"]
+__all__ = ["router", "render_case", "task_rows", "timeline_entries", "referral_action_view", "field_view",
+           "validation_messages"]

@@ -21,6 +21,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.nav.reports": {"vi": "Báo cáo", "en": "Reports"},
     "page.nav.sign_out": {"vi": "Đăng xuất", "en": "Sign out"},
     "page.nav.password": {"vi": "Đổi mật khẩu", "en": "Change password"},
+    "page.nav.users": {"vi": "Người dùng", "en": "Users"},
     "page.lang.switch": {"vi": "English", "en": "Tiếng Việt"},
     "page.signed_in_as": {"vi": "Đang đăng nhập: {name}", "en": "Signed in as {name}"},
     # roles
@@ -61,6 +62,65 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.password.mismatch": {
         "vi": "Hai lần nhập mật khẩu mới không giống nhau.", "en": "The two new passwords differ.",
     },
+    # user administration (api/pages/users.py)
+    "page.users.title": {"vi": "Người dùng trong khu vực của bạn", "en": "Users in your area"},
+    "page.users.list": {"vi": "Danh sách người dùng", "en": "User list"},
+    "page.users.all": {"vi": "Tất cả", "en": "All"},
+    "page.users.active": {"vi": "Đang hoạt động", "en": "Active"},
+    "page.users.inactive": {"vi": "Đã vô hiệu hóa", "en": "Deactivated"},
+    "page.users.filter": {"vi": "Lọc", "en": "Filter"},
+    "page.users.none": {"vi": "Không có người dùng nào.", "en": "No user."},
+    "page.users.first": {
+        "vi": "Chỉ hiện {n} người dùng đầu tiên theo tên đăng nhập; hãy lọc để thu hẹp danh sách.",
+        "en": "Only the first {n} users by login are shown; filter to narrow the list.",
+    },
+    "page.users.add": {"vi": "Thêm người dùng", "en": "Add a user"},
+    "page.users.add_submit": {"vi": "Tạo tài khoản", "en": "Create the account"},
+    "page.users.agency": {"vi": "Cơ quan (chỉ với cán bộ cơ quan)", "en": "Agency (agency staff only)"},
+    "page.users.initial_password": {"vi": "Mật khẩu ban đầu", "en": "Initial password"},
+    "page.users.password_rules": {
+        "vi": "Mật khẩu cần ít nhất 8 ký tự, không chứa tên đăng nhập hay họ tên của người dùng và không phải mật "
+        "khẩu phổ biến. Hãy báo mật khẩu cho người dùng một cách an toàn; họ có thể tự đổi sau khi đăng nhập. "
+        "Cán bộ cơ quan thuộc đơn vị nơi cơ quan đặt trụ sở.",
+        "en": "The password needs at least 8 characters, must not contain the person's login or name, and must not "
+        "be a common password. Give it to the person safely; they can change it once signed in. Agency staff "
+        "belong to the unit where their agency is seated.",
+    },
+    "page.users.user_title": {"vi": "Người dùng {login}", "en": "User {login}"},
+    "page.users.back": {"vi": "← Danh sách người dùng", "en": "← User list"},
+    "page.users.created_at": {"vi": "Tạo lúc", "en": "Created"},
+    "page.users.deactivate": {"vi": "Vô hiệu hóa tài khoản", "en": "Deactivate the account"},
+    "page.users.deactivate_hint": {
+        "vi": "Người này sẽ không đăng nhập được nữa; mọi phiên đăng nhập của họ kết thúc ngay.",
+        "en": "This person can no longer sign in; all their sessions end at once.",
+    },
+    "page.users.reactivate": {"vi": "Kích hoạt lại tài khoản", "en": "Reactivate the account"},
+    "page.users.reactivate_hint": {
+        "vi": "Người này sẽ đăng nhập lại được; các phiên đăng nhập cũ vẫn đã kết thúc.",
+        "en": "This person can sign in again; their old sessions stay ended.",
+    },
+    "page.users.reset": {"vi": "Đặt lại mật khẩu", "en": "Reset the password"},
+    "page.users.reset_hint": {
+        "vi": "Mọi phiên đăng nhập của người này sẽ kết thúc. Hãy báo mật khẩu mới cho họ một cách an toàn.",
+        "en": "All this person's sessions will end. Give them the new password safely.",
+    },
+    "page.users.trail": {"vi": "Lịch sử quản trị tài khoản", "en": "Administration trail"},
+    "page.users.no_trail": {"vi": "Chưa có thao tác nào.", "en": "Nothing recorded yet."},
+    "page.users.operator": {"vi": "Người vận hành máy chủ (dòng lệnh)", "en": "Server operator (command line)"},
+    "page.user_event.created": {"vi": "Tạo tài khoản", "en": "Account created"},
+    "page.user_event.deactivated": {"vi": "Vô hiệu hóa tài khoản", "en": "Account deactivated"},
+    "page.user_event.reactivated": {"vi": "Kích hoạt lại tài khoản", "en": "Account reactivated"},
+    "page.user_event.password_reset": {
+        "vi": "Quản trị viên đặt lại mật khẩu", "en": "Password reset by an administrator",
+    },
+    "page.user_event.password_changed": {"vi": "Người dùng tự đổi mật khẩu", "en": "Password changed by the user"},
+    "page.field.login": {"vi": "Tên đăng nhập", "en": "Login"},
+    "page.field.role": {"vi": "Vai trò", "en": "Role"},
+    "page.field.email": {"vi": "Thư điện tử (email)", "en": "Email"},
+    "page.field.language": {"vi": "Ngôn ngữ", "en": "Language"},
+    # each language by its own name
+    "page.language.vi": {"vi": "Tiếng Việt", "en": "Tiếng Việt"},
+    "page.language.en": {"vi": "English", "en": "English"},
     "page.task.refer_again": {"vi": "Chuyển gửi lại (cơ quan đã từ chối)", "en": "Refer again (the agency declined)"},
     "page.task.reported": {"vi": "Xác minh thông tin, đánh giá ban đầu", "en": "Verify the report, first assessment"},
     "page.task.verified": {"vi": "Ghi nhận sự đồng ý, tiếp nhận", "en": "Record consent, accept for intake"},

@@ -12,12 +12,12 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 
-from api.pages import account, agency, casework, signin, supervisor
+from api.pages import account, agency, casework, signin, supervisor, users
 from api.pages.common import PREFIX, PageRoute, not_found
 from api.pages.context import PageContext, page_context
 
 router = APIRouter(prefix=PREFIX, include_in_schema=False, route_class=PageRoute)
-for part in (signin, account, casework, agency, supervisor):
+for part in (signin, account, casework, agency, supervisor, users):
     router.include_router(part.router)
 
 

@@ -82,4 +82,5 @@ def logout(ctx: PageContext = Depends(signed_in), form: FormData = Depends(check
 @router.get("/")
 def home(ctx: PageContext = Depends(signed_in)) -> Response:
     assert ctx.user is not None
-    return see_other(f"{PREFIX}/inbox" if ctx.user.role == "agency_staff" else f"{PREFIX}/work")
+    start = {"agency_staff": "inbox", "admin": "users"}.get(ctx.user.role, "work")  # where each role's work is
+    return see_other(f"{PREFIX}/{start}")

@@ -28,7 +28,7 @@ from sqlmodel import col
 from api.pages import catalogue  # noqa: F401  (registers the page strings)
 from engine.db import make_engine, transaction, utcnow
 from engine.i18n import translate
-from engine.models import Agency, Case, Referral, ServiceDomain, ServiceType
+from engine.models import Agency, Case, Referral, ServiceDomain, ServiceType, User
 from engine.states import CASE_MACHINE, STEP_LABELS
 from engine.users import add_user
 from notifications.delivery import deliver_due
@@ -102,10 +102,10 @@ class Walk:
     def go(self, path: str) -> None:
         self.page.goto(self.base + path)
 
-    def sign_in(self, login: str) -> None:
+    def sign_in(self, login: str, password: str = PASSWORD) -> None:
         self.go(f"/app/login?lang={self.lang}")
         self.page.get_by_label(self.t("page.login.login")).fill(login)
-        self.page.get_by_label(self.t("page.login.password")).fill(PASSWORD)
+        self.page.get_by_label(self.t("page.login.password")).fill(password)
         self.page.get_by_role("button", name=self.t("page.login.submit")).click()
         self.page.wait_for_load_state()
 
@@ -157,6 +157,7 @@ def _users(db: Engine) -> None:
                  full_name="Trần Văn Hùng")
         add_user(s, login="tam", password=PASSWORD, role="agency_staff", unit_code="19", agency_code="PHCN-19",
                  full_name="Đỗ Thị Tâm")
+        add_user(s, login="quan", password=PASSWORD, role="admin", unit_code="19", full_name="Lê Thị Quản")
 
 
 def _sweep(db_url: str, when: datetime) -> str:
@@ -472,6 +473,68 @@ def _walk(w: Walk, db: Engine, db_url: str) -> None:
     with transaction(db) as s:
         case = s.get(Case, case_id)
         assert case is not None and case.step == "closed" and case.closed_at is not None
+    w.sign_out()
+    _administer_users(w, db)
+
+
+def _administer_users(w: Walk, db: Engine) -> None:
+    """Bà Quản, the province's administrator: a new caseworker for the commune, deactivated when she leaves,
+    back again, her forgotten password reset; the trail says who did what."""
+    page = w.page
+    w.sign_in("quan")
+    page.get_by_role("link", name=w.t("page.nav.users")).click()
+    page.wait_for_load_state()
+    users = page.locator("#users")
+    for login in ("binh", "hung", "lan", "quan", "tam"):
+        assert users.get_by_role("link", name=login, exact=True).count() == 1
+    w.shot("users")
+    page.get_by_role("search").get_by_label(w.t("page.field.role")).select_option("agency_staff")
+    page.get_by_role("button", name=w.t("page.users.filter")).click()
+    page.wait_for_load_state()
+    assert [users.locator("tbody tr a").nth(i).inner_text() for i in range(users.locator("tbody tr").count())] == [
+        "hung", "tam"]
+    w.shot("users-agency-staff")
+
+    page.locator("#add-user summary").click()
+    add = page.locator("#add-user form")
+    add.get_by_label(w.t("page.field.login")).fill("thu@05443")
+    add.get_by_label(w.t("page.field.full_name")).fill("Vũ Thị Thu")
+    add.get_by_label(w.t("page.field.role")).select_option("caseworker")
+    add.get_by_label(w.t("page.field.unit_code")).select_option("05443")
+    add.get_by_label(w.t("page.users.initial_password")).fill("12345678")  # too common: refused, said why
+    add.get_by_role("button", name=w.t("page.users.add_submit")).click()
+    page.wait_for_load_state()
+    assert w.t("password.too_common") in page.locator("div.error").inner_text()
+    with transaction(db) as s:
+        assert s.execute(sa.select(User).where(col(User.login) == "thu@05443")).first() is None
+    w.shot("users-weak-password")
+    add.get_by_label(w.t("page.users.initial_password")).fill("mot cau mat khau cho Thu")  # the rest was kept
+    add.get_by_role("button", name=w.t("page.users.add_submit")).click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text() == w.t("page.done")
+    assert page.get_by_role("heading", name=w.t("page.users.user_title", login="thu@05443")).is_visible()
+    w.shot("user-added")
+
+    page.locator('button[data-action="deactivate"]').click()
+    page.wait_for_load_state()
+    assert page.locator("#user-state").inner_text() == w.t("page.users.inactive")
+    page.locator('button[data-action="reactivate"]').click()
+    page.wait_for_load_state()
+    assert page.locator("#user-state").inner_text() == w.t("page.users.active")
+    page.locator("details.action summary").click()
+    page.get_by_label(w.t("page.password.new")).fill("mat khau moi cua Thu")
+    page.locator('button[data-action="reset_password"]').click()
+    page.wait_for_load_state()
+    assert page.get_by_role("status").inner_text() == w.t("page.done")
+    trail = page.locator("#user-trail tbody tr")
+    assert [trail.nth(i).locator("td").nth(1).inner_text() for i in range(trail.count())] == [
+        w.t(f"page.user_event.{action}") for action in ("password_reset", "reactivated", "deactivated", "created")]
+    assert all(trail.nth(i).locator("td").nth(2).inner_text() == "Lê Thị Quản" for i in range(trail.count()))
+    w.shot("user-trail")
+    w.sign_out()
+    w.sign_in("thu@05443", "mat khau moi cua Thu")  # with the password she was given
+    assert page.get_by_role("heading", name=w.t("page.work.title")).is_visible()
+    assert page.get_by_role("link", name=w.t("page.nav.users")).count() == 0  # not hers to see
 
 
 def _school_name(db: Engine, lang: str) -> str:
