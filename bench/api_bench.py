@@ -11,7 +11,9 @@ In one run:
 3. the statements one such transition issues, captured with SQLAlchemy's cursor events while the app handles
    one request in-process, replayed by ``pgbench`` at the same concurrency: one transaction per transition,
    each client on its own case (the version check kept as ``version = version + 1`` so every replay writes);
-4. the figures: requests/s, p50 and p99 latency, pgbench TPS, and the ratio. Prints figures only.
+4. the figures: requests/s, p50 and p99 latency, pgbench TPS, and the ratio; and the CPU each transition costs
+   the API's processes and PostgreSQL's, through the API and under pgbench (from ``/proc``: where the ratio
+   comes from). Prints figures only.
 
 Usage: ``.venv/bin/python bench/api_bench.py [--concurrency 8] [--duration 10] [--workers N]``
 (``KETNOI_BENCH_PG_ADMIN_URL`` names the server, default ``postgresql://postgres@127.0.0.1:5432/postgres``).
@@ -46,6 +48,7 @@ from engine.reference import load_reference  # noqa: E402
 from engine.schema import upgrade  # noqa: E402
 from engine.settings import Settings  # noqa: E402
 from engine.users import add_user  # noqa: E402
+from flows.serve import descendant_pids  # noqa: E402
 from ketnoi.bootstrap import Container  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -154,7 +157,7 @@ class _Http:
 
 
 async def drive(base: str, auth: dict[str, str], cases: list[tuple[int, str]], duration: float,
-                warmup: float) -> tuple[int, list[float], int]:
+                warmup: float, meter: CpuMeter | None = None) -> tuple[int, list[float], int]:
     """Each client loops on its own case until time is up: (transitions done, latencies in s, errors).
 
     Each response is checked: a 200 must carry the next ETag (kept for the next If-Match); anything else
@@ -192,7 +195,15 @@ async def drive(base: str, auth: dict[str, str], cases: list[tuple[int, str]], d
         finally:
             await http.close()
 
-    await asyncio.gather(*(client(index, case_id, etag) for index, (case_id, etag) in enumerate(cases)))
+    async def measure() -> None:
+        if meter is not None:
+            await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
+            meter.start()
+            while time.monotonic() < stop_at:
+                await asyncio.sleep(0.5)
+                meter.sample()
+
+    await asyncio.gather(measure(), *(client(index, case_id, etag) for index, (case_id, etag) in enumerate(cases)))
     return done, latencies, errors
 
 
@@ -248,24 +259,90 @@ def pgbench_script(url: str, statements: list[tuple[str, dict[str, Any]]], first
     return "\n".join(lines) + "\n"
 
 
-def run_pgbench(url: str, script: str, clients: int, duration: int) -> float:
+def run_pgbench(url: str, script: str, clients: int, duration: int) -> tuple[float, float]:
+    """pgbench's transactions per second, and the CPU seconds PostgreSQL used meanwhile."""
     pgbench = shutil.which("pgbench")
     if pgbench is None:
         raise RuntimeError("pgbench is not installed")
     with tempfile.NamedTemporaryFile("w", suffix=".sql", delete=False) as handle:
         handle.write(script)
+    meter = CpuMeter(set())
+    meter.start()
     try:
-        out = subprocess.run(
+        run = subprocess.Popen(
             [pgbench, "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(clients, os.cpu_count() or 2)),
              "-T", str(duration), "-f", handle.name, url.replace("postgresql+psycopg://", "postgresql://")],
-            capture_output=True, text=True, check=True,
-        ).stdout
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        )
+        while run.poll() is None:
+            time.sleep(0.2)
+            meter.sample()
+        out, err = run.communicate()
+        if run.returncode != 0:
+            raise RuntimeError(f"pgbench failed: {err}")
     finally:
         os.unlink(handle.name)
+    _api, pg_cpu = meter.stop()
     found = re.search(r"tps = ([\d.]+)", out)
     if found is None:
         raise RuntimeError(out)
-    return float(found.group(1))
+    return float(found.group(1)), pg_cpu
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """CPU time (user + system) a process has used so far (Linux ``/proc``), or None once it has gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime: fields 14, 15 of stat
+
+
+def postgres_pids() -> set[int]:
+    """Every process of the PostgreSQL server on this machine (backends, writers, WAL), by command name."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == "postgres":
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+class CpuMeter:
+    """The CPU used by the API's processes and by PostgreSQL's between ``start`` and ``stop``.
+
+    Sampled (``sample``) while the work runs: a backend that starts and ends in between (pgbench's connections)
+    counts up to its last sample, so a run is measured within one sampling interval.
+    """
+
+    def __init__(self, api_pids: set[int]) -> None:
+        self.api_pids = api_pids
+        self.first: dict[int, float] = {}
+        self.last: dict[int, float] = {}
+
+    def _read(self) -> dict[int, float]:
+        now = {}
+        for pid in self.api_pids | postgres_pids():
+            if (used := cpu_seconds(pid)) is not None:
+                now[pid] = used
+        return now
+
+    def start(self) -> None:
+        self.first = self._read()
+        self.last = dict(self.first)
+
+    def sample(self) -> None:
+        self.last.update(self._read())
+
+    def stop(self) -> tuple[float, float]:
+        """CPU seconds used meanwhile: (the API's processes, PostgreSQL's)."""
+        self.sample()
+        used = {pid: last - self.first.get(pid, 0.0) for pid, last in self.last.items()}
+        api = sum(v for pid, v in used.items() if pid in self.api_pids)
+        return api, sum(used.values()) - api
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -293,14 +370,16 @@ def main() -> None:
         with httpx.Client(base_url=base, timeout=30) as http:
             auth = sign_in(http)
             cases = [verified_case(http, auth) for _ in range(args.concurrency)]
-        done, latencies, errors = asyncio.run(drive(base, auth, cases, args.duration, warmup=2.0))
+        meter = CpuMeter({server.pid} | descendant_pids({server.pid}))
+        done, latencies, errors = asyncio.run(drive(base, auth, cases, args.duration, warmup=2.0, meter=meter))
+        api_cpu, api_pg_cpu = meter.stop()
         server.terminate()
         server.wait(timeout=20)
         server = None
 
         statements = capture_statements(container, LOGIN)
         script = pgbench_script(url, statements, cases[0][0], args.concurrency)
-        tps = run_pgbench(url, script, args.concurrency, args.duration)
+        tps, pgbench_pg_cpu = run_pgbench(url, script, args.concurrency, args.duration)
 
         api_rate = done / args.duration
         print(f"concurrency            {args.concurrency} clients, {args.duration} s measured, "
@@ -311,6 +390,12 @@ def main() -> None:
               f"p99 {percentile(latencies, 99) * 1000:.1f} ms")
         print(f"pgbench TPS            {tps:,.0f}  (same statements, same concurrency)")
         print(f"ratio API / database   {api_rate / tps:.2f}")
+        # where the machine's CPU goes per transition: the ratio can reach 0.5 only if the API's own work costs
+        # no more than the database's
+        per = 1000 / max(done, 1)
+        print(f"CPU per transition     API processes {api_cpu * per:.1f} ms + PostgreSQL {api_pg_cpu * per:.1f} ms "
+              f"through the API; PostgreSQL {pgbench_pg_cpu * 1000 / max(tps * args.duration, 1):.1f} ms "
+              "under pgbench")
         print(f"load average           {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if server is not None:  # SIGTERM: the supervisor stops its API processes (SIGKILL would leave them)
