@@ -76,6 +76,7 @@ def test_an_admin_lists_the_users_of_their_area_by_role_and_state(web: TestClien
         page = web.get(f"/app/users?lang={lang}")
         assert page.status_code == 200 and translate("page.users.title", lang) in page.text
         assert f'href="/app/users">{translate("page.nav.users", lang)}</a>' in page.text  # the admin's menu link
+        assert 'href="/app/approvals"' not in page.text  # approvals wait on supervisors, never on an admin
         assert _listed(page.text) == ["hung", "lan", "quan"]  # by login; Hà Nội's supervisor is not in the area
         text = html.unescape(page.text)
         assert COMMUNE_A_NAME in text and translate("page.role.agency_staff", lang) in text
