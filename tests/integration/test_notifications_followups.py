@@ -19,15 +19,13 @@ from sqlmodel import Session
 from engine import deadlines
 from engine.cases import open_case
 from engine.db import transaction, utcnow
-from engine.machine import Actor
 from engine.models import Agency, Outbox, Referral, User
 from engine.outbox import enqueue
 from engine.policy import Policy, parse_policy, use_policy
 from engine.sweep import _sweep_portable, sweep
 from notifications.delivery import RetryPolicy, deliver_due, delivery_round
 from notifications.digest import DIGEST_LIMIT, build_digest, build_digests
-from referrals.services import transition_referral
-from tests.support.cases import referred_case
+from tests.support.cases import referral_step, referred_case
 from tests.support.notification_receivers import MailBox, WebhookReceiver
 from tests.support.people import make_child, make_user
 
@@ -179,14 +177,6 @@ def test_the_digest_tells_the_agency_what_its_held_reminder_was_about(db: Engine
 # --- 2. a rejection for "another reason" says the agency's own words ------------------------------------
 
 
-def _referral_step(db: Engine, referral_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None,
-                   now: datetime | None = None) -> None:
-    with transaction(db) as s:
-        referral = s.get(Referral, referral_id)
-        assert referral is not None
-        transition_referral(s, referral_id, action, actor, referral.version, payload or {}, now=now)
-
-
 @pytest.mark.parametrize("language", ["vi", "en"])
 def test_a_rejection_for_another_reason_carries_the_agencys_words(
     db: Engine, mailbox: MailBox, language: str
@@ -196,7 +186,7 @@ def test_a_rejection_for_another_reason_carries_the_agencys_words(
         s.execute(sa.update(User).where(User.id == lan.user_id).values(language=language))
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
     words = "Gia đình đã chuyển vào TP. Hồ Chí Minh"
-    _referral_step(db, referral_id, "reject", hung, {"reason": "other", "reason_text": words})
+    referral_step(db, referral_id, "reject", hung, {"reason": "other", "reason_text": words})
     deliver_due(db, utcnow() + timedelta(seconds=1), smtp_url=mailbox.smtp_url(), base_url=BASE_URL)
     [mail] = [m for m in mailbox.snapshot() if m.to == ["lan@example.vn"] and ("từ chối" in m.subject
                                                                                  or "declined" in m.subject)]
@@ -276,7 +266,7 @@ def test_no_digest_is_sent_when_what_it_held_was_dealt_with_before_seven(db: Eng
     [notice] = rows(db, referral_id=referral_id)
     assert (notice.template, notice.status) == ("referral_requested", "digest")
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
-    _referral_step(db, referral_id, "accept", hung, now=friday + timedelta(hours=1))  # answered that afternoon
+    referral_step(db, referral_id, "accept", hung, now=friday + timedelta(hours=1))  # answered that afternoon
     counts = delivery_round(db, at(13, 7, 5), smtp_url=mailbox.smtp_url(), base_url=BASE_URL)
     assert counts["digests"] == 0
     # nothing to the health station: not "0 waiting, 0 overdue — please deal with them today"

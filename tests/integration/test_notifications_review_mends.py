@@ -22,15 +22,13 @@ from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from engine.db import transaction, utcnow
-from engine.machine import Actor
-from engine.models import Agency, Outbox, Referral
+from engine.models import Agency, Outbox
 from engine.outbox import enqueue
 from engine.policy import current_policy
 from engine.users import add_user
 from notifications.delivery import RetryPolicy, deliver_due, delivery_round
 from notifications.digest import build_digests
-from referrals.services import transition_referral
-from tests.support.cases import referred_case
+from tests.support.cases import referral_step, referred_case
 from tests.support.live_server import free_port
 from tests.support.notification_receivers import MailBox, WebhookReceiver
 from tests.support.people import DEMO_PROVINCE, PASSWORD, make_user
@@ -55,14 +53,6 @@ def _point_agency(db: Engine, code: str, urls: list[str], **values: Any) -> None
         agency.notify_urls = urls
         for name, value in values.items():
             setattr(agency, name, value)
-
-
-def _referral_step(db: Engine, referral_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None,
-                   now: datetime | None = None) -> None:
-    with transaction(db) as s:
-        referral = s.get(Referral, referral_id)
-        assert referral is not None
-        transition_referral(s, referral_id, action, actor, referral.version, payload or {}, now=now)
 
 
 # --- a malformed address on one agency must not stop everyone's delivery ---------------------------------
@@ -158,7 +148,7 @@ def test_supervisors_of_one_unit_each_read_their_own_language(db: Engine, mailbo
 def test_a_rejection_for_an_unreachable_family_is_worded_not_coded(db: Engine, mailbox: MailBox) -> None:
     _lan, _binh, _case_id, referral_id = referred_case(db)
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
-    _referral_step(db, referral_id, "reject", hung, {"reason": "could_not_contact_family"})
+    referral_step(db, referral_id, "reject", hung, {"reason": "could_not_contact_family"})
     deliver_due(db, utcnow() + timedelta(seconds=1), smtp_url=mailbox.smtp_url(), base_url=BASE_URL)
     [mail] = [m for m in mailbox.snapshot() if m.to == ["lan@example.vn"] and "từ chối" in m.subject]
     assert "Lý do: không liên lạc được với gia đình" in mail.body
@@ -174,9 +164,9 @@ def test_the_digest_does_not_list_a_referral_on_hold_with_its_clock_stopped_as_o
     _point_agency(db, "TYT-05443", [], digest=True)
     calendar = current_policy().calendar()
     start = utcnow()
-    _referral_step(db, referral_id, "accept", hung, now=start)
-    _referral_step(db, referral_id, "start", hung, now=start)  # 30 working days to deliver the service
-    _referral_step(db, referral_id, "hold", hung, now=calendar.add_working_days(start, 25))  # paused (policy)
+    referral_step(db, referral_id, "accept", hung, now=start)
+    referral_step(db, referral_id, "start", hung, now=start)  # 30 working days to deliver the service
+    referral_step(db, referral_id, "hold", hung, now=calendar.add_working_days(start, 25))  # paused (policy)
     # 35 working days after the start: the service clock is stopped, the on-hold clock (20 days) still runs
     day = calendar.add_working_days(start, 35).astimezone(VIETNAM).date()
     when = datetime.combine(day, clock(10, 0), tzinfo=VIETNAM)

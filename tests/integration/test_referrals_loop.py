@@ -21,6 +21,7 @@ from engine.tasks import my_tasks
 from referrals.lifecycle import REFERRAL_MACHINE, STATE_LABELS
 from referrals.services import agency_inbox, create_referral, referrals_of_case, transition_referral
 from tests.support.cases import case_step
+from tests.support.cases import referral_step as ref_step
 from tests.support.people import DEMO_PROVINCE, make_child, make_user
 
 
@@ -31,14 +32,6 @@ class World:
     hung: Actor  # staff of the commune health station TYT-05443
     centre: Actor  # staff of the province rehabilitation centre PHCN-19
     case_id: int
-
-
-def ref_step(
-    db: Engine, referral_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None
-) -> Referral:
-    with transaction(db) as s:
-        version = s.get(Referral, referral_id).version
-        return transition_referral(s, referral_id, action, actor, version, payload or {})
 
 
 def case_in_care(db: Engine, services: list[str], consent_domains: list[str]) -> World:

@@ -10,8 +10,8 @@ from sqlalchemy.engine import Engine
 from engine.cases import open_case, transition_case
 from engine.db import transaction
 from engine.machine import Actor
-from engine.models import Case
-from referrals.services import create_referral
+from engine.models import Case, Referral
+from referrals.services import create_referral, transition_referral
 from tests.support.people import DEMO_PROVINCE, make_child, make_user
 
 
@@ -21,6 +21,15 @@ def case_step(db: Engine, case_id: int, action: str, actor: Actor, payload: dict
         case = s.get(Case, case_id)
         assert case is not None
         return transition_case(s, case_id, action, actor, case.version, payload or {})
+
+
+def referral_step(db: Engine, referral_id: int, action: str, actor: Actor, payload: dict[str, Any] | None = None,
+                  now: datetime | None = None) -> Referral:
+    """One transition of the referral at its current version."""
+    with transaction(db) as s:
+        referral = s.get(Referral, referral_id)
+        assert referral is not None
+        return transition_referral(s, referral_id, action, actor, referral.version, payload or {}, now=now)
 
 
 def case_up_to_plan(db: Engine) -> tuple[Actor, Actor, int]:
