@@ -331,7 +331,8 @@ def test_sigterm_while_the_local_prefect_server_is_still_starting_leaves_nothing
         logged = log.read_text(errors="replace")
         assert '"GET /app/login?… HTTP/1.1" 200' in logged and "tran" not in logged, logged[-2000:]
         assert "Finished server process" in logged, logged[-2000:]
-    finally:
+    finally:  # whatever failed, nothing it started outlives the test (the Prefect server has a session of its own)
+        seen |= {serve.pid} | descendant_pids({serve.pid})
         for pid in seen | descendant_pids(seen):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -77,7 +77,10 @@ def test_only_administrators_and_operators_administer_and_only_their_area(db: En
             reset_password(s, user_id=province_user.user_id, new_password=NEW, actor=supervisor)
         # an operator at the server (the command line) reaches everyone
         assert len(list_users(s, Actor.system())) == 3
-        deactivate_user(s, user_id=province_user.user_id, actor=Actor.system())
+    with transaction(db) as s:  # the refusals changed nothing
+        everyone = {u.login: u.active for u in list_users(s, Actor.system())}
+        assert everyone == {"quantri": True, "binh": True, "gs": True}
+        assert deactivate_user(s, user_id=province_user.user_id, actor=Actor.system()).active is False
 
 
 def test_signing_out_ends_what_was_issued_before_it_and_nothing_after(db: Engine) -> None:
