@@ -13,12 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from engine.db import transaction
-from engine.models import Agency, DeliveryAttempt, Outbox
+from engine.models import DeliveryAttempt, Outbox
 from engine.outbox import enqueue
 from notifications.delivery import RetryPolicy, claim, deliver_all, deliver_due, send_job
 from notifications.digest import build_digests
 from notifications.log import delivery_log_for_agency, delivery_log_for_case, escalation_deliveries
 from tests.support.notification_receivers import MailBox, WebhookReceiver
+from tests.support.outbox import outbox_rows, set_agency
 
 BASE_URL = "https://ketnoi.example.vn"
 T0 = datetime(2027, 3, 10, 2, 0, tzinfo=UTC)  # 09:00 in Vietnam, a Wednesday
@@ -35,15 +36,6 @@ def webhook() -> Iterator[WebhookReceiver]:
         receiver.stop()
 
 
-def _point_agency(db: Engine, code: str, urls: list[str], digest: bool | None = None) -> None:
-    with transaction(db) as s:
-        agency = s.get(Agency, code)
-        assert agency is not None
-        agency.notify_urls = urls
-        agency.digest = digest
-        s.add(agency)
-
-
 def _escalation(db: Engine, n: int, agency: str = "TYT-05443", *, now: datetime = T0) -> list[str]:
     keys = []
     with transaction(db) as s:
@@ -58,11 +50,6 @@ def _escalation(db: Engine, n: int, agency: str = "TYT-05443", *, now: datetime 
     return keys
 
 
-def _rows(db: Engine) -> list[Outbox]:
-    with transaction(db) as s:
-        return list(s.execute(sa.select(Outbox).order_by(Outbox.id)).scalars())
-
-
 def _deliver(db: Engine, now: datetime, **kwargs: object) -> dict[str, int]:
     return deliver_due(db, now, base_url=BASE_URL, policy=POLICY, **kwargs)  # type: ignore[arg-type]
 
@@ -71,7 +58,7 @@ def test_escalation_arrives_at_the_webhook_in_vietnamese_with_link_and_dedupe_he
     db: Engine, webhook: WebhookReceiver
 ) -> None:
     webhook.start()
-    _point_agency(db, "TYT-05443", [webhook.url()])
+    set_agency(db, "TYT-05443", notify_urls=[webhook.url()])
     [key] = _escalation(db, 1)
     assert _deliver(db, T0) == {"claimed": 1, "delivered": 1, "retry": 0, "dead": 0, "lost": 0}
     [post] = webhook.snapshot()
@@ -81,7 +68,7 @@ def test_escalation_arrives_at_the_webhook_in_vietnamese_with_link_and_dedupe_he
     assert f"{BASE_URL}/app/referrals/1" in message
     assert "KN-000001" in message and "T.V.M." in message
     assert post.payload["title"].startswith("[Kết Nối] Báo cáo vượt cấp")
-    [row] = _rows(db)
+    [row] = outbox_rows(db)
     assert (row.status, row.attempts, row.delivered_at) == ("delivered", 1, T0)
     # Delivered keys are never sent again, however often delivery runs.
     assert _deliver(db, T0 + timedelta(days=1))["claimed"] == 0
@@ -89,18 +76,18 @@ def test_escalation_arrives_at_the_webhook_in_vietnamese_with_link_and_dedupe_he
 
 
 def test_receiver_down_then_up_each_message_arrives_once(db: Engine, webhook: WebhookReceiver) -> None:
-    _point_agency(db, "TYT-05443", [webhook.url()])
+    set_agency(db, "TYT-05443", notify_urls=[webhook.url()])
     keys = _escalation(db, 3)
     first = _deliver(db, T0)
     assert (first["claimed"], first["retry"], first["delivered"]) == (3, 3, 0)
-    rows = _rows(db)
+    rows = outbox_rows(db)
     assert {r.status for r in rows} == {"pending"}
     assert all(r.next_attempt_at == T0 + timedelta(minutes=1) for r in rows)
     assert all("Connection" in (r.last_error or "") for r in rows)
     # Still down a minute later: the second try doubles the wait.
     assert _deliver(db, T0 + timedelta(seconds=30))["claimed"] == 0
     assert _deliver(db, T0 + timedelta(minutes=1))["retry"] == 3
-    assert {r.next_attempt_at for r in _rows(db)} == {T0 + timedelta(minutes=3)}
+    assert {r.next_attempt_at for r in outbox_rows(db)} == {T0 + timedelta(minutes=3)}
 
     webhook.start()
     assert _deliver(db, T0 + timedelta(minutes=3))["delivered"] == 3
@@ -115,16 +102,16 @@ def test_receiver_down_then_up_each_message_arrives_once(db: Engine, webhook: We
 def test_a_message_that_keeps_failing_ends_dead_with_its_reason(db: Engine, webhook: WebhookReceiver) -> None:
     webhook.status = 503
     webhook.start()
-    _point_agency(db, "TYT-05443", [webhook.url()])
+    set_agency(db, "TYT-05443", notify_urls=[webhook.url()])
     _escalation(db, 1)
     now, verdicts = T0, []
     for _ in range(POLICY.max_attempts):
         counts = _deliver(db, now)
         verdicts.append("dead" if counts["dead"] else "retry" if counts["retry"] else "?")
-        [row] = _rows(db)
+        [row] = outbox_rows(db)
         now = row.next_attempt_at
     assert verdicts == ["retry", "retry", "retry", "dead"]
-    [row] = _rows(db)
+    [row] = outbox_rows(db)
     assert row.status == "dead" and row.attempts == POLICY.max_attempts
     assert row.last_error is not None and row.last_error.startswith(f"after {POLICY.max_attempts} attempts")
     assert "503" in row.last_error
@@ -141,7 +128,7 @@ def test_a_run_stopped_between_sending_and_marking_repeats_at_most_once_with_the
     db: Engine, webhook: WebhookReceiver
 ) -> None:
     webhook.start()
-    _point_agency(db, "TYT-05443", [webhook.url()])
+    set_agency(db, "TYT-05443", notify_urls=[webhook.url()])
     [key] = _escalation(db, 1)
     # A worker claims and sends, then dies before marking.
     [claimed] = claim(db, T0, policy=POLICY)
@@ -158,7 +145,7 @@ def test_a_run_stopped_between_sending_and_marking_repeats_at_most_once_with_the
     assert len(posts) == 2  # the one repeat
     assert [p.headers["X-Dedupe-Key"] for p in posts] == [key, key]
     assert posts[0].payload["message"] == posts[1].payload["message"]
-    [row] = _rows(db)
+    [row] = outbox_rows(db)
     assert (row.status, row.attempts) == ("delivered", 2)
 
 
@@ -167,7 +154,7 @@ def test_an_address_already_reached_is_not_sent_again_when_another_fails(
 ) -> None:
     webhook.start()
     down = WebhookReceiver()
-    _point_agency(db, "TYT-05443", [webhook.url("/a"), down.url("/b"),
+    set_agency(db, "TYT-05443", notify_urls=[webhook.url("/a"), down.url("/b"),
                                     mailbox.smtp_url() + "&to=tyt.pdp@example.vn"])
     _escalation(db, 1)
     assert _deliver(db, T0)["retry"] == 1
@@ -187,7 +174,7 @@ def test_two_delivery_runs_at_once_on_postgresql_never_send_the_same_row(
     pg_db: Engine, webhook: WebhookReceiver
 ) -> None:
     webhook.start()
-    _point_agency(pg_db, "TYT-05443", [webhook.url()])
+    set_agency(pg_db, "TYT-05443", notify_urls=[webhook.url()])
     keys = _escalation(pg_db, 120)
     start = threading.Barrier(2)
     totals: list[dict[str, int]] = []
@@ -205,17 +192,17 @@ def test_two_delivery_runs_at_once_on_postgresql_never_send_the_same_row(
     assert received == Counter(keys)  # every key exactly once
     assert sum(t["claimed"] for t in totals) == 120 and sum(t["delivered"] for t in totals) == 120
     assert all(t["claimed"] > 0 for t in totals)  # both workers took part
-    assert {r.status for r in _rows(pg_db)} == {"delivered"}
+    assert {r.status for r in outbox_rows(pg_db)} == {"delivered"}
 
 
 def test_daily_digest_once_a_day_replaces_single_messages(db: Engine, webhook: WebhookReceiver) -> None:
     webhook.start()
-    _point_agency(db, "TYT-05443", [webhook.url()], digest=True)
+    set_agency(db, "TYT-05443", notify_urls=[webhook.url()], digest=True)
     with transaction(db) as s:
         for i in range(2):
             enqueue(s, template="referral_requested", recipient_kind="agency", recipient_ref="TYT-05443",
                     dedupe_key=f"ev:{i}:agency:TYT-05443", context={"case_ref": f"KN-{i:06d}"}, now=T0)
-    assert {r.status for r in _rows(db)} == {"digest"}
+    assert {r.status for r in outbox_rows(db)} == {"digest"}
     assert _deliver(db, T0)["claimed"] == 0  # nothing sent on its own
     before_seven = datetime(2027, 3, 10, 23, 30, tzinfo=UTC)  # 06:30 on 11/03 in Vietnam
     with transaction(db) as s:
@@ -225,7 +212,7 @@ def test_daily_digest_once_a_day_replaces_single_messages(db: Engine, webhook: W
         assert build_digests(s, seven) == 1
     with transaction(db) as s:
         assert build_digests(s, seven + timedelta(hours=5)) == 0  # once a day
-    rows = _rows(db)
+    rows = outbox_rows(db)
     assert sorted(r.status for r in rows) == ["digested", "digested", "pending"]
     [digest] = [r for r in rows if r.template == "daily_digest"]
     assert digest.dedupe_key == "digest:TYT-05443:2027-03-11"
@@ -272,7 +259,7 @@ def test_a_user_who_reads_english_gets_english(db: Engine, mailbox: MailBox) -> 
                 context={"case_ref": "KN-000009", "child_initials": "N.A.", "service_name_vi": "Giáo dục hòa nhập",
                          "service_name_en": "Inclusive education", "agency_name_en": "Primary School",
                          "outcome": "delivered_partly", "link_path": "/referrals/9"})
-    [row] = _rows(db)
+    [row] = outbox_rows(db)
     assert row.language == "en"
     assert _deliver(db, T0, smtp_url=mailbox.smtp_url())["delivered"] == 1
     [mail] = mailbox.snapshot()

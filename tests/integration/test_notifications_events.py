@@ -13,25 +13,21 @@ from sqlalchemy.engine import Engine
 
 from engine.db import transaction, utcnow
 from engine.errors import DomainError
-from engine.models import Outbox, Referral, User
+from engine.models import Referral, User
 from notifications.delivery import deliver_due
 from notifications.render import vn_datetime
 from referrals.services import create_referral, transition_referral
 from tests.support.cases import case_step, case_up_to_plan
 from tests.support.notification_receivers import MailBox
+from tests.support.outbox import outbox_rows
 from tests.support.people import make_user
 
 BASE_URL = "https://ketnoi.example.vn"
 
 
-def _rows(db: Engine) -> list[Outbox]:
-    with transaction(db) as s:
-        return list(s.execute(sa.select(Outbox).order_by(Outbox.id)).scalars())
-
-
 def test_care_plan_awaiting_approval_reaches_the_supervisor_of_the_nearest_unit(db: Engine, mailbox: MailBox) -> None:
     _lan, _binh, case_id = case_up_to_plan(db)
-    rows = [r for r in _rows(db) if r.template == "care_plan_awaiting_approval"]
+    rows = [r for r in outbox_rows(db) if r.template == "care_plan_awaiting_approval"]
     assert len(rows) == 1
     row = rows[0]
     assert (row.recipient_kind, row.recipient_ref, row.case_id) == ("unit_role", "05443:supervisor", case_id)
@@ -54,7 +50,7 @@ def test_referral_request_reaches_the_agency_in_vietnamese_with_its_link(db: Eng
         referral = create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan)
         referral_id = referral.id
         agency = referral.agency_code
-    [row] = [r for r in _rows(db) if r.template == "referral_requested"]
+    [row] = [r for r in outbox_rows(db) if r.template == "referral_requested"]
     assert (row.recipient_kind, row.recipient_ref, row.language) == ("agency", agency, "vi")
     assert row.dedupe_key.startswith("ev:") and row.dedupe_key.endswith(f":agency:{agency}")
     assert "full_name" not in row.context and "Trần" not in str(row.context)
@@ -79,15 +75,15 @@ def test_rejection_tells_the_case_owner_and_a_failed_transition_writes_nothing(d
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
     with transaction(db) as s:
         referral = create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan)
-    before = len(_rows(db))
+    before = len(outbox_rows(db))
     # A refused transition (wrong version) rolls back: no outbox row either.
     with pytest.raises(DomainError), transaction(db) as s:
         transition_referral(s, referral.id, "reject", hung, referral.version + 5, {"reason": "no_capacity"})
-    assert len(_rows(db)) == before
+    assert len(outbox_rows(db)) == before
     with transaction(db) as s:
         version = s.get(Referral, referral.id).version
         transition_referral(s, referral.id, "reject", hung, version, {"reason": "no_capacity"})
-    [row] = [r for r in _rows(db) if r.template == "referral_rejected"]
+    [row] = [r for r in outbox_rows(db) if r.template == "referral_rejected"]
     with transaction(db) as s:
         lan_id = s.execute(sa.select(User.id).where(User.login == "lan")).scalar_one()
     assert (row.recipient_kind, row.recipient_ref) == ("user", str(lan_id))
@@ -111,5 +107,5 @@ def test_an_agency_that_chose_the_digest_gets_no_single_message(db: Engine) -> N
         # the same key again writes nothing
         assert not enqueue(s, template="referral_requested", recipient_kind="agency", recipient_ref="TH-05443",
                            dedupe_key="ev:test:agency:TH-05443", context={"case_ref": "KN-000002"})
-    statuses = {r.recipient_ref: (r.status, r.context["case_ref"]) for r in _rows(db)}
+    statuses = {r.recipient_ref: (r.status, r.context["case_ref"]) for r in outbox_rows(db)}
     assert statuses == {"TH-05710": ("digest", "KN-000001"), "TH-05443": ("pending", "KN-000001")}

@@ -19,7 +19,7 @@ from sqlmodel import Session
 from engine import deadlines
 from engine.cases import open_case
 from engine.db import transaction, utcnow
-from engine.models import Agency, Outbox, Referral, User
+from engine.models import Outbox, Referral, User
 from engine.outbox import enqueue
 from engine.policy import Policy, parse_policy, use_policy
 from engine.sweep import _sweep_portable, sweep
@@ -27,6 +27,7 @@ from notifications.delivery import RetryPolicy, deliver_due, delivery_round
 from notifications.digest import DIGEST_LIMIT, build_digest, build_digests
 from tests.support.cases import referral_step, referred_case
 from tests.support.notification_receivers import MailBox, WebhookReceiver
+from tests.support.outbox import outbox_rows, set_agency
 from tests.support.people import make_child, make_user
 
 BASE_URL = "https://ketnoi.example.vn"
@@ -51,20 +52,6 @@ def ladder_policy(*, digest_default: bool = False, remind_before: str = "owner")
 
 def at(day: int, hour: int = 9, minute: int = 0, month: int = 3) -> datetime:
     return datetime(2027, month, day, hour, minute, tzinfo=HANOI)
-
-
-def set_agency(db: Engine, code: str, **values: Any) -> None:
-    with transaction(db) as s:
-        agency = s.get(Agency, code)
-        assert agency is not None
-        for name, value in values.items():
-            setattr(agency, name, value)
-
-
-def rows(db: Engine, **where: Any) -> list[Outbox]:
-    with transaction(db) as s:
-        query = sa.select(Outbox).filter_by(**where).order_by(Outbox.id)
-        return list(s.execute(query).scalars())
 
 
 def referral_at_agency(db: Engine, state: str, agency: str = "TYT-05443", now: datetime = at(1),
@@ -117,7 +104,7 @@ def test_reminders_to_a_digest_agency_wait_for_its_digest_and_escalations_go_at_
         _, [school_referral_id], _ = referral_at_agency(db, "requested", agency="TH-05443")
         for day in (3, 4, 8, 11):  # the day before, the day, two and five working days late
             run_sweep(db, at(day))
-    outbox = rows(db)
+    outbox = outbox_rows(db)
     assert about(referral_id, outbox) == [
         ("reminder_before_due", "agency", "TYT-05443", "digest"),
         ("due_today", "agency", "TYT-05443", "digest"),
@@ -159,7 +146,7 @@ def test_the_digest_tells_the_agency_what_its_held_reminder_was_about(db: Engine
         # a service under way, to be delivered by Monday 15 March, 09:00: reminded on Friday 12 March
         case_id, [referral_id], _ = referral_at_agency(db, "in_progress")
         assert run_sweep(db, at(12))["reminder_before_due"] == 1
-        [reminder] = rows(db, referral_id=referral_id)
+        [reminder] = outbox_rows(db, referral_id=referral_id)
         assert reminder.status == "digest"
         # Monday's digest, two hours before it is due: neither waiting for an answer nor late, yet reminded
         counts = delivery_round(db, at(15, 7, 5), smtp_url=mailbox.smtp_url(), base_url=BASE_URL)
@@ -170,7 +157,7 @@ def test_the_digest_tells_the_agency_what_its_held_reminder_was_about(db: Engine
     assert "Việc sắp đến hạn (1):" in mail.body
     assert f"KN-{case_id:06d} (REF-{referral_id}), trẻ T.V.M., " in mail.body
     assert "hạn 15/03/2027 09:00" in mail.body
-    [reminder] = [r for r in rows(db, referral_id=referral_id) if r.template == "reminder_before_due"]
+    [reminder] = [r for r in outbox_rows(db, referral_id=referral_id) if r.template == "reminder_before_due"]
     assert reminder.status == "digested"
 
 
@@ -225,7 +212,7 @@ def test_the_caseworker_is_told_to_follow_up_the_agency_which_is_told_to_act(
     assert set(agency) == {"1", "2"}, agency  # rungs 1 and 2 of the clock
     assert "Hãy xử lý trước hạn." in agency["1"] and "Hãy xử lý ngay hôm nay." in agency["2"]
     assert all("đôn đốc" not in message for message in agency.values())
-    assert [r.status for r in rows(db, referral_id=referral_id)] == ["delivered"] * 4
+    assert [r.status for r in outbox_rows(db, referral_id=referral_id)] == ["delivered"] * 4
 
 
 # --- 4. an overnight outage of a mail server loses nothing ----------------------------------------------
@@ -247,7 +234,7 @@ def test_a_receiver_down_all_night_still_gets_the_new_referral_in_the_morning(
     now = evening
     while now < at(11, 8):
         assert deliver_due(db, now, base_url=BASE_URL)["retry"] == 1
-        [row] = rows(db)
+        [row] = outbox_rows(db)
         assert row.status == "pending", (now, row.attempts)  # not given up
         now = row.next_attempt_at
     webhook.status = 200
@@ -263,7 +250,7 @@ def test_no_digest_is_sent_when_what_it_held_was_dealt_with_before_seven(db: Eng
     set_agency(db, "TYT-05443", digest=True, notify_urls=[])
     friday = at(12, 15)
     _lan, _binh, _case_id, referral_id = referred_case(db, now=friday)
-    [notice] = rows(db, referral_id=referral_id)
+    [notice] = outbox_rows(db, referral_id=referral_id)
     assert (notice.template, notice.status) == ("referral_requested", "digest")
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
     referral_step(db, referral_id, "accept", hung, now=friday + timedelta(hours=1))  # answered that afternoon
@@ -271,11 +258,11 @@ def test_no_digest_is_sent_when_what_it_held_was_dealt_with_before_seven(db: Eng
     assert counts["digests"] == 0
     # nothing to the health station: not "0 waiting, 0 overdue — please deal with them today"
     assert [m.subject for m in mailbox.snapshot() if m.to == ["tyt.pdp@example.vn"]] == []
-    [notice] = rows(db, referral_id=referral_id)
+    [notice] = outbox_rows(db, referral_id=referral_id)
     assert notice.status == "skipped"  # settled, not waiting for a digest for ever
     with transaction(db) as s:  # and later runs that day find nothing to do
         assert build_digests(s, at(13, 7, 6)) == 0
-    assert [r.template for r in rows(db, agency_code="TYT-05443")] == ["referral_requested"]
+    assert [r.template for r in outbox_rows(db, agency_code="TYT-05443")] == ["referral_requested"]
 
 
 # --- 6. a digest lists at most 50 of each, read in bulk --------------------------------------------------
@@ -325,11 +312,11 @@ def test_held_reminders_go_out_once_the_agency_stops_taking_the_digest(db: Engin
     with use_policy(ladder_policy()):
         _, [referral_id], _ = referral_at_agency(db, "in_progress")
         assert run_sweep(db, at(12))["reminder_before_due"] == 1
-        assert [r.status for r in rows(db, referral_id=referral_id)] == ["digest"]
+        assert [r.status for r in outbox_rows(db, referral_id=referral_id)] == ["digest"]
         set_agency(db, "TYT-05443", digest=False)  # the station now wants every message at once
         # before the digest's hour: no digest is due, yet the held reminder is sent on its own
         counts = delivery_round(db, at(12, 10), smtp_url=mailbox.smtp_url(), base_url=BASE_URL)
     assert counts["digests"] == 0 and counts["delivered"] == 1
-    assert [r.status for r in rows(db, referral_id=referral_id)] == ["delivered"]
+    assert [r.status for r in outbox_rows(db, referral_id=referral_id)] == ["delivered"]
     [mail] = mailbox.snapshot()
     assert mail.to == ["tyt.pdp@example.vn"] and "Bản tin ngày" not in mail.subject

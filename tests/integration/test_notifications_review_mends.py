@@ -17,12 +17,10 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
 from engine.db import transaction, utcnow
-from engine.models import Agency, Outbox
 from engine.outbox import enqueue
 from engine.policy import current_policy
 from engine.users import add_user
@@ -31,6 +29,7 @@ from notifications.digest import build_digests
 from tests.support.cases import referral_step, referred_case
 from tests.support.live_server import free_port
 from tests.support.notification_receivers import MailBox, WebhookReceiver
+from tests.support.outbox import outbox_rows, set_agency
 from tests.support.people import DEMO_PROVINCE, PASSWORD, make_user
 
 BASE_URL = "https://ketnoi.example.vn"
@@ -41,20 +40,6 @@ VIETNAM = ZoneInfo("Asia/Ho_Chi_Minh")
 LINK = re.compile(re.escape(BASE_URL) + r"(/\S*)")
 
 
-def _rows(db: Engine) -> list[Outbox]:
-    with transaction(db) as s:
-        return list(s.execute(sa.select(Outbox).order_by(Outbox.id)).scalars())
-
-
-def _point_agency(db: Engine, code: str, urls: list[str], **values: Any) -> None:
-    with transaction(db) as s:
-        agency = s.get(Agency, code)
-        assert agency is not None
-        agency.notify_urls = urls
-        for name, value in values.items():
-            setattr(agency, name, value)
-
-
 # --- a malformed address on one agency must not stop everyone's delivery ---------------------------------
 
 
@@ -63,8 +48,8 @@ def test_a_malformed_notify_url_fails_its_own_message_only_and_nothing_is_sent_t
 ) -> None:
     # A typo in the directory (an unclosed IPv6 bracket) made the round raise: every message of the batch stayed
     # 'sending', and the healthy agency's message was sent again after each claim timeout, for ever.
-    _point_agency(db, "TYT-05443", ["json://[fe80::1/hook"])
-    _point_agency(db, "TH-05443", [webhook.url()])
+    set_agency(db, "TYT-05443", notify_urls=["json://[fe80::1/hook"])
+    set_agency(db, "TH-05443", notify_urls=[webhook.url()])
     with transaction(db) as s:
         for code in ("TYT-05443", "TH-05443"):
             assert enqueue(s, template="referral_requested", recipient_kind="agency", recipient_ref=code,
@@ -77,7 +62,7 @@ def test_a_malformed_notify_url_fails_its_own_message_only_and_nothing_is_sent_t
         now += POLICY.claim_timeout + POLICY.max_delay
         deliver_due(db, now, base_url=BASE_URL, policy=POLICY)
     assert Counter(p.headers["X-Dedupe-Key"] for p in webhook.snapshot()) == {"ev:1:agency:TH-05443": 1}
-    by_agency = {r.recipient_ref: r for r in _rows(db)}
+    by_agency = {r.recipient_ref: r for r in outbox_rows(db)}
     assert by_agency["TH-05443"].status == "delivered"
     bad = by_agency["TYT-05443"]
     assert bad.status == "dead" and bad.attempts == POLICY.max_attempts  # tried, then given up, with its reason
@@ -93,7 +78,7 @@ def test_every_link_in_a_message_opens_a_page(db: Engine, db_url: str, mailbox: 
     from ketnoi.bootstrap import Container
 
     _lan, _binh, case_id, referral_id = referred_case(db)
-    _point_agency(db, "TYT-05443", [], digest=None)
+    set_agency(db, "TYT-05443", notify_urls=[], digest=None)
     with transaction(db) as s:
         assert enqueue(s, template="daily_digest", recipient_kind="agency", recipient_ref="TYT-05443",
                        dedupe_key="digest:TYT-05443:test", digest=False, now=utcnow(),
@@ -161,7 +146,7 @@ def test_a_rejection_for_an_unreachable_family_is_worded_not_coded(db: Engine, m
 def test_the_digest_does_not_list_a_referral_on_hold_with_its_clock_stopped_as_overdue(db: Engine) -> None:
     _lan, _binh, _case_id, referral_id = referred_case(db)
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
-    _point_agency(db, "TYT-05443", [], digest=True)
+    set_agency(db, "TYT-05443", notify_urls=[], digest=True)
     calendar = current_policy().calendar()
     start = utcnow()
     referral_step(db, referral_id, "accept", hung, now=start)
@@ -172,7 +157,7 @@ def test_the_digest_does_not_list_a_referral_on_hold_with_its_clock_stopped_as_o
     when = datetime.combine(day, clock(10, 0), tzinfo=VIETNAM)
     with transaction(db) as s:
         build_digests(s, when)
-    digests = [r for r in _rows(db) if r.template == "daily_digest"]
+    digests = [r for r in outbox_rows(db) if r.template == "daily_digest"]
     for digest in digests:  # nothing to say is fine; saying it is late is not
         assert digest.context["overdue"] == [], digest.context["overdue"]
 
@@ -216,7 +201,7 @@ def test_a_long_delivery_round_beside_the_next_scheduled_run_sends_each_message_
     hook = SlowHook(delay=0.7)
     policy = RetryPolicy(claim_timeout=timedelta(seconds=2.5))
     try:
-        _point_agency(pg_db, "TYT-05443", [f"json://127.0.0.1:{hook.port}/hook"])
+        set_agency(pg_db, "TYT-05443", notify_urls=[f"json://127.0.0.1:{hook.port}/hook"])
         start = utcnow()
         with transaction(pg_db) as s:
             for i in range(10):
@@ -239,4 +224,4 @@ def test_a_long_delivery_round_beside_the_next_scheduled_run_sends_each_message_
     finally:
         hook.stop()
     assert hook.keys == Counter({f"ev:{i}:agency:TYT-05443": 1 for i in range(10)})
-    assert {r.status for r in _rows(pg_db)} == {"delivered"}
+    assert {r.status for r in outbox_rows(pg_db)} == {"delivered"}
