@@ -348,8 +348,8 @@ def _recipients(
         else_=d.c.owner_unit_code,
     )
     by_supervising_agency = sa.and_(agency_owned, col(owner_agency.supervisor_code).is_not(None))
-    # For each audience part: (agency, user, unit, role, language, present, the agency's own digest choice) of
-    # its recipient.
+    # For each audience part: (agency, user, unit, role, language, present, the owning agency's own digest choice)
+    # of its recipient.
     recipient_of: dict[str, tuple[Any, Any, Any, Any, Any, sa.ColumnElement[bool], Any]] = {
         "owner": (
             d.c.owner_agency_code,
@@ -369,7 +369,7 @@ def _recipients(
             sa.case((by_supervising_agency, null_text), else_=sa.literal("supervisor")),
             sa.case((by_supervising_agency, supervising.language), else_=null_text),
             sa.or_(by_supervising_agency, supervisor_unit.is_not(None)),
-            sa.case((by_supervising_agency, supervising.digest), else_=null_text),
+            null_text,  # never held for a digest (see ``held``)
         ),
         "unit_above": (
             null_text, null_text, sa.func.coalesce(owner_unit.parent_code, owner_unit.code),
@@ -384,11 +384,13 @@ def _recipients(
         return sa.case(*((parts.c.part == name, spec[index]) for name, spec in recipient_of.items()),
                        else_=null_text)
 
-    # A reminder to an agency that chose the daily digest (its own choice, else the policy's default) waits for
-    # that digest, as its referral notices do (engine.outbox.enqueue); an escalation always goes out at once.
+    # A reminder to the owning agency, when it chose the daily digest (its own choice, else the policy's default),
+    # waits for that digest, as its referral notices do (engine.outbox.enqueue). Only the owner's: a digest lists
+    # the agency's own referrals, so a supervising agency's reminder would never be in one. An escalation always
+    # goes out at once.
     wants_digest = sa.func.coalesce(by_part(6), sa.literal(current_policy().digest_default, sa.Boolean),
                                     type_=sa.Boolean)
-    held = sa.and_(e.action == "remind", by_part(0).is_not(None), wants_digest)
+    held = sa.and_(e.action == "remind", parts.c.part == "owner", by_part(0).is_not(None), wants_digest)
     audience = sa.literal("+") + e.audience + sa.literal("+")
     return (
         sa.select(

@@ -117,6 +117,20 @@ def test_reminders_to_a_digest_agency_wait_for_its_digest_and_escalations_go_at_
     assert deliver_due(db, at(11, 10), base_url=BASE_URL)["claimed"] == len(outbox) - 2
 
 
+def test_a_reminder_to_a_supervising_agency_is_not_held_for_a_digest_that_never_lists_it(db: Engine) -> None:
+    # A digest lists an agency's own referrals: the reminder its supervising department gets about another
+    # agency's referral would wait there for ever (and be skipped), so it goes out at once.
+    set_agency(db, "TYT-05443", digest=True)
+    set_agency(db, "SYT-19", digest=True)
+    with use_policy(ladder_policy(remind_before="owner+supervisor")):
+        _, [referral_id], _ = referral_at_agency(db, "requested")
+        run_sweep(db, at(3))
+    assert sorted(about(referral_id, outbox_rows(db))) == [
+        ("reminder_before_due", "agency", "SYT-19", "pending"),
+        ("reminder_before_due", "agency", "TYT-05443", "digest"),
+    ]
+
+
 def test_both_sweep_paths_hold_the_same_reminders_on_postgresql(pg_db: Engine) -> None:
     # The PostgreSQL sweep (chained CTEs) and the portable one (SQLite's) must write the same rows.
     set_agency(pg_db, "TYT-05443", digest=True)
