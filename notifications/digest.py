@@ -191,20 +191,19 @@ def release_held(session: Session) -> int:
 
 def write_digests(db: Engine, now: datetime, *, digest_hour: int = DIGEST_HOUR) -> int:
     """``build_digests`` with each agency's digest in its own short transaction (what the delivery flow and
-    ``ketnoi deliver`` run): one agency's failure leaves the others' digests written, and is raised at the end.
-    First, rows held for agencies that no longer take a digest are released (``release_held``)."""
+    ``ketnoi deliver`` run): one agency's failure is logged and leaves the others' digests written, and delivery
+    goes on (raising here would stop every message each minute while that agency's digest kept failing); the next
+    run tries that agency again. First, rows held for agencies that no longer take a digest are released
+    (``release_held``)."""
     with transaction(db) as session:
         release_held(session)
     with Session(db) as session:
         codes = due_agencies(session, now, digest_hour=digest_hour)
-    written, failures = 0, []
+    written = 0
     for code in codes:
         try:
             with transaction(db) as session:
                 written += build_digest(session, code, now)
-        except Exception as exc:  # the next run (a minute later) tries this agency again
+        except Exception:  # the next run (a minute later) tries this agency again
             log.exception("daily digest of %s failed", code)
-            failures.append(exc)
-    if failures:
-        raise failures[0]
     return written

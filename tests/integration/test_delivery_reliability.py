@@ -7,15 +7,16 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from engine.db import transaction
-from engine.models import DeliveryAttempt, Outbox
+from engine.models import Agency, DeliveryAttempt, Outbox
 from engine.outbox import enqueue
-from notifications.delivery import RetryPolicy, claim, deliver_all, deliver_due, send_job
+from notifications.delivery import RetryPolicy, claim, deliver_all, deliver_due, delivery_round, send_job
 from notifications.digest import build_digests
 from notifications.log import delivery_log_for_agency, delivery_log_for_case, escalation_deliveries
 from tests.support.notification_receivers import MailBox, WebhookReceiver
@@ -220,6 +221,36 @@ def test_daily_digest_once_a_day_replaces_single_messages(db: Engine, webhook: W
     [post] = webhook.snapshot()
     assert "bản tin ngày 11/03/2027" in post.payload["message"]
     assert post.headers["X-Dedupe-Key"] == "digest:TYT-05443:2027-03-11"
+
+
+def test_one_agencys_failing_digest_stops_neither_the_others_nor_delivery(
+    db: Engine, webhook: WebhookReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import notifications.digest as digest_module
+
+    webhook.start()
+    with transaction(db) as s:
+        for code in ("TYT-05443", "TH-05443"):
+            agency = s.get(Agency, code)
+            assert agency is not None
+            agency.notify_urls, agency.digest = [webhook.url(f"/{code}")], True
+            enqueue(s, template="referral_requested", recipient_kind="agency", recipient_ref=code,
+                    dedupe_key=f"ev:1:agency:{code}", context={"case_ref": "KN-000001"}, now=T0)
+    build = digest_module.build_digest
+
+    def failing_for_the_station(session: Any, code: str, now: datetime) -> int:
+        if code == "TYT-05443":  # say its rendering hits a defect, every time
+            raise RuntimeError("a defect in one agency's digest")
+        return build(session, code, now)
+
+    monkeypatch.setattr(digest_module, "build_digest", failing_for_the_station)
+    seven = datetime(2027, 3, 11, 0, 5, tzinfo=UTC)  # 07:05 on 11/03 in Vietnam
+    counts = delivery_round(db, seven)
+    assert counts["digests"] == 1 and counts["delivered"] == 1
+    [post] = webhook.snapshot()
+    assert post.path == "/TH-05443"
+    assert {r.recipient_ref: r.status for r in outbox_rows(db) if r.template == "referral_requested"} == {
+        "TYT-05443": "digest", "TH-05443": "digested"}  # the station's waits for the next run
 
 
 def test_delivery_log_for_a_case_shows_recipient_channel_and_result(db: Engine, mailbox: MailBox) -> None:
