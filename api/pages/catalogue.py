@@ -69,7 +69,7 @@ PAGE_TEXT: dict[str, dict[str, str]] = {
     "page.users.active": {"vi": "Đang hoạt động", "en": "Active"},
     "page.users.inactive": {"vi": "Đã vô hiệu hóa", "en": "Deactivated"},
     "page.users.filter": {"vi": "Lọc", "en": "Filter"},
-    "page.users.none": {"vi": "Không có người dùng nào.", "en": "No user."},
+    "page.users.none": {"vi": "Không có người dùng nào.", "en": "No users."},
     "page.users.first": {
         "vi": "Chỉ hiện {n} người dùng đầu tiên theo tên đăng nhập; hãy lọc để thu hẹp danh sách.",
         "en": "Only the first {n} users by login are shown; filter to narrow the list.",

@@ -36,6 +36,7 @@ from api.pages.common import (
 )
 from api.pages.context import PageContext
 from api.schemas import RecordId, UserCreate
+from engine.audit import user_timeline
 from engine.children import subtree_condition
 from engine.db import transaction
 from engine.errors import DomainError, NotFound
@@ -49,7 +50,6 @@ from engine.users import (
     reactivate_user,
     reset_password,
     user_in_area,
-    user_trail,
 )
 
 router = APIRouter(route_class=PageRoute)
@@ -145,7 +145,7 @@ def render_user(ctx: PageContext, user_id: int, *, error: str | None = None, sta
     try:
         with transaction(ctx.engine) as s:
             user = user_in_area(s, ctx.actor, user_id)
-            trail = user_trail(s, ctx.actor, user_id)
+            trail = user_timeline(s, user_id)  # the user is in the area: checked just above
             unit = unit_names(s, {user.unit_code}, ctx.lang).get(user.unit_code, user.unit_code)
             agency = _agency_names(s, [user.agency_code], ctx.lang).get(user.agency_code or "", user.agency_code)
             people = user_names(s, {e.actor_id for e in trail})

@@ -130,7 +130,7 @@ def reactivate(user_id: RecordId, session: DbSession, actor: CurrentActor, idem:
              responses={**NOT_FOUND, **PASSWORD_REFUSED},
              summary="Reset a user's password; their sessions end (administrators)")
 def reset_user_password(user_id: RecordId, body: PasswordReset, session: DbSession, actor: CurrentActor) -> Response:
-    """Setting the same password again leaves the same state, so a retry is harmless (no Idempotency-Key needed).
-    Your own password: `POST /users/me/password`."""
+    """A retry sets the same password again: the password stays the one given, though the trail records the reset
+    twice and sessions begun in between end again. Your own password: `POST /users/me/password`."""
     reset_password(session, user_id=user_id, new_password=body.new_password, actor=actor)
     return Response(status_code=204)
