@@ -21,6 +21,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from engine.audit import append_user_event, user_timeline
@@ -232,14 +233,18 @@ def add_user(
             raise InvalidInput(detail=both(
                 f"cán bộ của «{agency_code}» thuộc đơn vị nơi cơ quan đặt trụ sở, «{agency.unit_code}»",
                 f"staff of '{agency_code}' belong to the unit where it is seated, '{agency.unit_code}'"))
+    taken = InvalidInput(detail=both(f"tên đăng nhập «{login}» đã có người dùng", f"login '{login}' is taken"))
     if session.exec(select(User).where(User.login == login)).first() is not None:
-        raise InvalidInput(detail=both(f"tên đăng nhập «{login}» đã có người dùng", f"login '{login}' is taken"))
+        raise taken
     user = User(
         login=login, full_name=full_name or login, password_hash=hash_password(password), role=role,
         unit_code=unit_code, agency_code=agency_code, email=email, language=language,
     )
-    session.add(user)
-    session.flush()
+    try:
+        with session.begin_nested():  # two administrators adding one login at once: the loser is told so
+            session.add(user)
+    except IntegrityError:
+        raise taken from None
     assert user.id is not None
     append_user_event(session, user_id=user.id, action="created", actor=actor, at=now or utcnow(), payload={
         "login": login, "role": role, "unit_code": unit_code, "agency_code": agency_code})

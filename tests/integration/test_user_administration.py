@@ -112,3 +112,33 @@ def test_the_user_trail_is_append_only(db: Engine) -> None:
                 conn.exec_driver_sql(statement)
     with db.connect() as conn:
         assert conn.exec_driver_sql("SELECT action FROM user_event").scalars().all() == ["created"]
+
+
+def test_two_administrators_adding_one_login_at_once_give_one_user_and_one_clear_refusal(pg_db: Engine) -> None:
+    """On PostgreSQL both see the login free; the second insert waits for the first and is then refused as taken
+    (not a database error), and its transaction changes nothing."""
+    import threading
+
+    admin = make_user(pg_db, "quantri", "admin", unit=DEMO_PROVINCE)
+    outcome: list[BaseException | None] = []
+    with transaction(pg_db) as first:
+        add_user(first, login="mai", password=NEW, role="caseworker", unit_code=COMMUNE_A, actor=admin)
+
+        def second() -> None:
+            try:
+                with transaction(pg_db) as s:
+                    add_user(s, login="mai", password=NEW, role="supervisor", unit_code=COMMUNE_A, actor=admin)
+                outcome.append(None)
+            except BaseException as exc:  # noqa: BLE001 - reported to the test's thread
+                outcome.append(exc)
+
+        other = threading.Thread(target=second)
+        other.start()
+        other.join(1.0)  # it is waiting on the first one's row
+        assert outcome == []
+    other.join(30)
+    [refusal] = outcome
+    assert isinstance(refusal, InvalidInput) and "mai" in refusal.message("en") and "«mai»" in refusal.message("vi")
+    with transaction(pg_db) as s:
+        [mai] = s.execute(sa.select(User).where(User.login == "mai")).scalars()
+        assert mai.role == "caseworker" and [e.action for e in user_timeline(s, mai.id or 0)] == ["created"]
