@@ -25,6 +25,7 @@ from engine.db import UTCDateTime, transaction
 from engine.models import Agency, Case, Child, Deadline, Outbox, Referral, ServiceType, Task
 from engine.outbox import DIGEST_SKIPPED_STATUS, DIGEST_STATUS, enqueue
 from engine.text import initials
+from referrals.lifecycle import AGENCY_STATES
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,9 @@ def due_agencies(session: Session, now: datetime, *, digest_hour: int = DIGEST_H
     # The flow runs every minute: agencies whose digest for today exists already are left out.
     done = sa.select(col(Outbox.agency_code)).where(col(Outbox.template) == "daily_digest",
                                                     col(Outbox.dedupe_key).like(f"digest:%:{_today(now)}"))
-    referrals = sa.select(col(Referral.id)).where(col(Referral.agency_code) == col(Agency.code))
+    # only referrals still with the agency (an ended one has no clock): the (agency, state) index bounds the probe
+    referrals = sa.select(col(Referral.id)).where(col(Referral.agency_code) == col(Agency.code),
+                                                  col(Referral.state).in_(AGENCY_STATES))
     something = sa.or_(
         sa.exists().where(_held(col(Agency.code), now)),
         sa.exists(referrals.where(col(Referral.state).in_(WAITING_STATES))),
@@ -137,7 +140,7 @@ def build_digest(session: Session, code: str, now: datetime) -> bool:
     held, unlisted = session.execute(
         sa.select(sa.func.count(), sa.func.count().filter(col(Outbox.referral_id).is_(None))).where(held_rows)
     ).one()
-    mine = col(Referral.agency_code) == code
+    mine = sa.and_(col(Referral.agency_code) == code, col(Referral.state).in_(AGENCY_STATES))  # still with it
     waiting = col(Referral.state).in_(WAITING_STATES)
     pending, pending_total = _section(session, sa.and_(mine, waiting))
     overdue, overdue_total = _section(session, sa.and_(mine, _late_clock(now)))
