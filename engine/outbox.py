@@ -108,6 +108,13 @@ def agency_wants_digest(agency: Agency) -> bool:
     return current_policy().digest_default
 
 
+def wants_digest_sql(own_choice: Any) -> sa.ColumnElement[bool]:
+    """``agency_wants_digest`` in SQL, for an agency's ``digest`` column (or an expression standing for it)."""
+    from engine.policy import current_policy  # late: the policy file is read on first use, never at import
+
+    return sa.func.coalesce(own_choice, sa.literal(current_policy().digest_default, sa.Boolean), type_=sa.Boolean)
+
+
 def _recipient_language(session: Session, kind: str, ref: str, agency: Agency | None) -> str:
     if agency is not None:
         return agency.language or "vi"

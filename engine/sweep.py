@@ -48,8 +48,7 @@ from sqlmodel import Session, col
 
 from engine.db import UTCDateTime, transaction, utcnow
 from engine.models import Agency, Case, Deadline, DeadlineRung, Escalation, Outbox, Task, Unit, User
-from engine.outbox import DIGEST_STATUS
-from engine.policy import current_policy
+from engine.outbox import DIGEST_STATUS, wants_digest_sql
 
 TEMPLATES = ("reminder_before_due", "due_today", "overdue", "escalation")
 COUNTS = (*TEMPLATES, "rungs_fired", "superseded", "outbox", "tasks")  # what a sweep returns
@@ -388,9 +387,8 @@ def _recipients(
     # waits for that digest, as its referral notices do (engine.outbox.enqueue). Only the owner's: a digest lists
     # the agency's own referrals, so a supervising agency's reminder would never be in one. An escalation always
     # goes out at once.
-    wants_digest = sa.func.coalesce(by_part(6), sa.literal(current_policy().digest_default, sa.Boolean),
-                                    type_=sa.Boolean)
-    held = sa.and_(e.action == "remind", parts.c.part == "owner", by_part(0).is_not(None), wants_digest)
+    held = sa.and_(e.action == "remind", parts.c.part == "owner", by_part(0).is_not(None),
+                   wants_digest_sql(by_part(6)))
     audience = sa.literal("+") + e.audience + sa.literal("+")
     return (
         sa.select(

@@ -23,7 +23,7 @@ from sqlmodel import Session, col
 
 from engine.db import UTCDateTime, transaction
 from engine.models import Agency, Case, Child, Deadline, Outbox, Referral, ServiceType, Task
-from engine.outbox import DIGEST_SKIPPED_STATUS, DIGEST_STATUS, enqueue
+from engine.outbox import DIGEST_SKIPPED_STATUS, DIGEST_STATUS, enqueue, wants_digest_sql
 from engine.text import initials
 from referrals.lifecycle import AGENCY_STATES
 
@@ -64,10 +64,7 @@ def due_agencies(session: Session, now: datetime, *, digest_hour: int = DIGEST_H
     tell or absorb (rows held, referrals waiting, or a late clock): one query, by code."""
     if now.astimezone(VIETNAM_TIME).hour < digest_hour:
         return []
-    from engine.policy import current_policy  # late: the policy file is read on first use, never at import
-
-    wants_digest = sa.func.coalesce(col(Agency.digest), sa.literal(current_policy().digest_default, sa.Boolean),
-                                    type_=sa.Boolean)
+    wants_digest = wants_digest_sql(col(Agency.digest))
     # The flow runs every minute: agencies whose digest for today exists already are left out.
     done = sa.select(col(Outbox.agency_code)).where(col(Outbox.template) == "daily_digest",
                                                     col(Outbox.dedupe_key).like(f"digest:%:{_today(now)}"))
@@ -180,10 +177,7 @@ def build_digests(session: Session, now: datetime, *, digest_hour: int = DIGEST_
 def release_held(session: Session) -> int:
     """Rows held for an agency that no longer takes a digest (it turned the digest off, or closed for good) go
     out as single messages: no digest would ever absorb them. One statement; the number released."""
-    from engine.policy import current_policy  # late: the policy file is read on first use, never at import
-
-    wants_digest = sa.func.coalesce(col(Agency.digest), sa.literal(current_policy().digest_default, sa.Boolean),
-                                    type_=sa.Boolean)
+    wants_digest = wants_digest_sql(col(Agency.digest))
     no_digest = sa.select(col(Agency.code)).where(sa.or_(~wants_digest, col(Agency.status) == "defunct"))
     released = session.connection().execute(
         sa.update(Outbox).where(col(Outbox.status) == DIGEST_STATUS, col(Outbox.agency_code).in_(no_digest))
