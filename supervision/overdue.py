@@ -27,10 +27,10 @@ from engine.errors import InvalidInput, NotFound, TransitionRefused
 from engine.i18n import both
 from engine.machine import Actor
 from engine.models import Agency, Case, Deadline, Escalation, Event, Referral, ServiceDomain, Unit
-from engine.policy import clock_label
 from engine.settings import get_settings
 from engine.tasks import open_task
 from engine.text import nfc
+from referrals.clocks import clock_label
 from supervision.workdays import cumulative_counts, cumulative_sql, local_day
 
 NATIONAL = "VN"  # pseudo unit code: the whole country

@@ -28,10 +28,10 @@ from api.pages.security import LANGUAGE_COOKIE, csrf_matches
 from api.scope import case_condition, referral_condition
 from engine.i18n import translate
 from engine.models import Agency, Case, Referral, Unit, User
-from engine.policy import clock_label
 from engine.states import CASE_MACHINE, STEP_LABELS
 from engine.users import actor_of
 from notifications.log import DeliveryLogEntry
+from referrals.clocks import clock_label
 from referrals.lifecycle import CANCEL_REASON_LABELS, OUTCOME_LABELS, REASON_LABELS, REFERRAL_MACHINE, STATE_LABELS
 
 PREFIX = "/app"

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from engine.policy import KNOWN_KEYS, clock_label
+from engine.policy import KNOWN_KEYS
+from referrals.clocks import clock_label
 
 
 def test_every_known_clock_has_a_name_in_both_languages_not_its_key() -> None:
