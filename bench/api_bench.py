@@ -201,7 +201,7 @@ async def drive(base: str, auth: dict[str, str], cases: list[tuple[int, str]], d
             meter.start()
             while time.monotonic() < stop_at:
                 await asyncio.sleep(0.5)
-                meter.sample()
+                await asyncio.to_thread(meter.sample)  # reading /proc off the clients' loop
 
     await asyncio.gather(measure(), *(client(index, case_id, etag) for index, (case_id, etag) in enumerate(cases)))
     return done, latencies, errors
