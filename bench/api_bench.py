@@ -12,8 +12,11 @@ In one run:
    one request in-process, replayed by ``pgbench`` at the same concurrency: one transaction per transition,
    each client on its own case (the version check kept as ``version = version + 1`` so every replay writes);
 4. the figures: requests/s, p50 and p99 latency, pgbench TPS, and the ratio; and the CPU each transition costs
-   the API's processes and PostgreSQL's, through the API and under pgbench (from ``/proc``: where the ratio
-   comes from). Prints figures only.
+   the API's processes, PostgreSQL's and the bench's own clients, through the API and under pgbench (from
+   ``/proc``: where the ratio comes from);
+5. what a ratio of 0.5 would leave the API: the CPU per transition its processes may spend at half pgbench's rate
+   on this machine's cores, beside the CPU the API's driver alone (psycopg, no HTTP, no framework, no rules)
+   spends sending pgbench's statements, one transition after another on one connection. Prints figures only.
 
 Usage: ``.venv/bin/python bench/api_bench.py [--concurrency 8] [--duration 10] [--workers N]``
 (``KETNOI_BENCH_PG_ADMIN_URL`` names the server, default ``postgresql://postgres@127.0.0.1:5432/postgres``).
@@ -289,6 +292,27 @@ def run_pgbench(url: str, script: str, clients: int, duration: int) -> tuple[flo
     return float(found.group(1)), pg_cpu
 
 
+def driver_floor(url: str, script: str, case_id: int, seconds: float = 3.0) -> float:
+    """CPU seconds this process spends per transition sending pgbench's statements through psycopg, and nothing
+    else: one connection, one transition after another, the same round trips (BEGIN, the statements, COMMIT).
+
+    The least an API in Python on this driver can spend per transition, before HTTP, routing, authentication,
+    validation, the rules and JSON.
+    """
+    lines = [line.rstrip(";").replace(":case_id", str(case_id))
+             for line in script.splitlines() if line and not line.startswith("\\")]
+    with psycopg.connect(url, autocommit=True) as conn:
+        for _ in range(50):  # warm-up: connection caches, the server's plans
+            for line in lines:
+                conn.execute(line)  # type: ignore[arg-type]
+        done, started, stop_at = 0, time.process_time(), time.monotonic() + seconds
+        while time.monotonic() < stop_at:
+            for line in lines:
+                conn.execute(line)  # type: ignore[arg-type]
+            done += 1
+        return (time.process_time() - started) / done
+
+
 def cpu_seconds(pid: int) -> float | None:
     """CPU time (user + system) a process has used so far (Linux ``/proc``), or None once it has gone."""
     try:
@@ -322,6 +346,8 @@ class CpuMeter:
         self.api_pids = api_pids
         self.first: dict[int, float] = {}
         self.last: dict[int, float] = {}
+        self.own_from = 0.0
+        self.own = 0.0
 
     def _read(self) -> dict[int, float]:
         now = {}
@@ -333,13 +359,15 @@ class CpuMeter:
     def start(self) -> None:
         self.first = self._read()
         self.last = dict(self.first)
+        self.own_from = time.process_time()
 
     def sample(self) -> None:
         self.last.update(self._read())
 
     def stop(self) -> tuple[float, float]:
-        """CPU seconds used meanwhile: (the API's processes, PostgreSQL's)."""
+        """CPU seconds used meanwhile: (the API's processes, PostgreSQL's); this process's own in ``own``."""
         self.sample()
+        self.own = time.process_time() - self.own_from
         used = {pid: last - self.first.get(pid, 0.0) for pid, last in self.last.items()}
         api = sum(v for pid, v in used.items() if pid in self.api_pids)
         return api, sum(used.values()) - api
@@ -373,6 +401,7 @@ def main() -> None:
         meter = CpuMeter({server.pid} | descendant_pids({server.pid}))
         done, latencies, errors = asyncio.run(drive(base, auth, cases, args.duration, warmup=2.0, meter=meter))
         api_cpu, api_pg_cpu = meter.stop()
+        client_cpu = meter.own
         server.terminate()
         server.wait(timeout=20)
         server = None
@@ -380,6 +409,7 @@ def main() -> None:
         statements = capture_statements(container, LOGIN)
         script = pgbench_script(url, statements, cases[0][0], args.concurrency)
         tps, pgbench_pg_cpu = run_pgbench(url, script, args.concurrency, args.duration)
+        floor = driver_floor(url, script, cases[0][0])
 
         api_rate = done / args.duration
         print(f"concurrency            {args.concurrency} clients, {args.duration} s measured, "
@@ -394,8 +424,16 @@ def main() -> None:
         # no more than the database's
         per = 1000 / max(done, 1)
         print(f"CPU per transition     API processes {api_cpu * per:.1f} ms + PostgreSQL {api_pg_cpu * per:.1f} ms "
-              f"through the API; PostgreSQL {pgbench_pg_cpu * 1000 / max(tps * args.duration, 1):.1f} ms "
-              "under pgbench")
+              f"+ bench clients {client_cpu * per:.1f} ms through the API; PostgreSQL "
+              f"{pgbench_pg_cpu * 1000 / max(tps * args.duration, 1):.1f} ms under pgbench")
+        # At half pgbench's rate the machine's cores give each transition cores / rate of CPU; PostgreSQL's share
+        # and the clients' (as measured through the API) leave the rest to the API's processes.
+        cores = os.cpu_count() or 1
+        budget = cores * 1000 / (0.5 * tps) - (api_pg_cpu + client_cpu) * per
+        print(f"ratio 0.5 leaves       {budget:.1f} ms of CPU per transition to the API's processes "
+              f"({cores} cores at {0.5 * tps:,.0f} transitions/s)")
+        print(f"driver alone           {floor * 1000:.1f} ms of CPU per transition: psycopg sending these statements, "
+              "no HTTP, no framework, no rules")
         print(f"load average           {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     finally:
         if server is not None:  # SIGTERM: the supervisor stops its API processes (SIGKILL would leave them)
