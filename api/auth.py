@@ -1,7 +1,8 @@
 """Sign-in: the OAuth2 password flow issuing short-lived JWT bearer tokens (HS256, the configured secret).
 
-``authenticate`` is the one place passwords are checked and failed sign-ins slowed down, so the pages can
-reuse it behind a session cookie. After ``MAX_FAILURES`` failed attempts for one login within ``WINDOW``
+``authenticate`` is the one place sign-ins are checked and failed ones slowed down, so the pages can reuse it
+behind a session cookie; ``change_own_password`` slows down guessing through a password change the same way,
+for the API and the pages alike. After ``MAX_FAILURES`` failed attempts for one login within ``WINDOW``
 (counted since its last success), further attempts are refused with 429 and a Retry-After until the oldest
 counted failure leaves the window; refused attempts are not verified at all.
 """
@@ -24,9 +25,10 @@ from sqlmodel import Session, col
 from api.deps import ContainerDep, CurrentUser, DbSession
 from api.problems import ApiProblem
 from engine.db import transaction, utcnow
+from engine.errors import InvalidInput
 from engine.models import LoginAttempt, User
 from engine.settings import Settings
-from engine.users import hash_password, session_is_current, sign_out_everywhere, verify_password
+from engine.users import change_password, hash_password, session_is_current, sign_out_everywhere, verify_password
 
 MAX_FAILURES = 5  # per login: one person's password guessed
 MAX_FAILURES_PER_ADDRESS = 20  # per client address: many logins tried from one place (password spraying)
@@ -42,6 +44,8 @@ _USER_BY_ID = sa.select(User).where(col(User.id) == sa.bindparam("user_id"))
 
 @dataclass(frozen=True)
 class SignIn:
+    """The outcome of checking a user's password: the user, or None; refused unchecked after too many failures."""
+
     user: User | None
     retry_after: int | None = None  # seconds, when refused for too many failures
 
@@ -119,6 +123,30 @@ def record_failed_check(db: sa.Engine, login: str, *, now: datetime | None = Non
     rolled back by the refusal), so that guessing through another form is slowed down as signing in is."""
     with transaction(db) as session:
         session.add(LoginAttempt(login=login.strip(), at=now or utcnow(), ok=False))
+
+
+def change_own_password(session: Session, db: sa.Engine, *, user: User, current_password: str, new_password: str,
+                        now: datetime | None = None) -> SignIn:
+    """A signed-in user changes their own password, giving the current one, slowed down as signing in is.
+
+    While the login has failed too often, nothing is checked: ``SignIn(None, retry_after)``. A wrong current
+    password is counted as a failed sign-in before the refusal is raised again: ``session``'s transaction is
+    rolled back first (nothing was written, and on SQLite it holds the write lock), and the failure is written in a
+    transaction of its own, which the refusal does not undo. The engine's other refusals are raised as they are.
+    """
+    assert user.id is not None
+    login = user.login  # read before the rollback below expires the user, whose reload would begin a transaction
+    if (retry_after := throttled(session, login, now=now)) is not None:
+        return SignIn(None, retry_after)
+    try:
+        changed = change_password(session, user_id=user.id, current_password=current_password,
+                                  new_password=new_password, now=now)
+    except InvalidInput as refused:
+        if refused.code == "password.wrong_current":
+            session.rollback()
+            record_failed_check(db, login, now=now)
+        raise
+    return SignIn(changed)
 
 
 def issue_token(user: User, settings: Settings, *, now: datetime | None = None) -> str:

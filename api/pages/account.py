@@ -10,13 +10,12 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import HTMLResponse, Response
 from starlette.datastructures import FormData
 
-from api.auth import record_failed_check, throttled
+from api.auth import change_own_password
 from api.pages.common import PREFIX, PageRoute, checked_form, render, see_other, signed_in
 from api.pages.context import PageContext
 from api.pages.security import SESSION_COOKIE, SESSION_LIFETIME, sign_session
 from engine.db import transaction
 from engine.errors import DomainError
-from engine.users import change_password
 
 router = APIRouter(route_class=PageRoute)
 
@@ -33,18 +32,18 @@ def password_submit(ctx: PageContext = Depends(signed_in), form: FormData = Depe
     new_password = str(form.get("new_password") or "")
     if new_password != str(form.get("confirm_password") or ""):
         return render(ctx, "password.html", status=422, error=ctx.t("page.password.mismatch"))
-    with transaction(ctx.engine) as s:
-        retry_after = throttled(s, user.login, now=ctx.now)
-    if retry_after is not None:
-        return render(ctx, "password.html", status=429, error=ctx.t("page.login.throttled", seconds=retry_after))
+    current_password = str(form.get("current_password") or "")
     try:
         with transaction(ctx.engine) as s:
-            changed = change_password(s, user_id=user.id, current_password=str(form.get("current_password") or ""),
-                                      new_password=new_password)
+            result = change_own_password(s, ctx.engine, user=user, current_password=current_password,
+                                         new_password=new_password)
     except DomainError as refused:
-        if refused.code == "password.wrong_current":
-            record_failed_check(ctx.engine, user.login)
         return render(ctx, "password.html", status=refused.status, error=refused.message(ctx.lang))
+    if result.retry_after is not None:
+        return render(ctx, "password.html", status=429,
+                      error=ctx.t("page.login.throttled", seconds=result.retry_after))
+    changed = result.user
+    assert changed is not None
     assert changed.sessions_valid_after is not None
     # the new session is issued at the instant the old ones ended, so it is the first one still valid
     cookie, _session = sign_session(ctx.settings.secret_key, user.id, changed.sessions_valid_after)

@@ -12,16 +12,14 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
 
-from api.auth import record_failed_check, throttled
+from api.auth import change_own_password
 from api.deps import ContainerDep, CurrentActor, CurrentUser, DbSession, require_roles
 from api.idempotency import Idem
 from api.problems import ApiProblem
 from api.schemas import PasswordChange, PasswordReset, RecordId, UserCreate, UserEventPublic, UserPublic
-from engine.errors import InvalidInput
 from engine.users import (
     USER_ROLES,
     add_user,
-    change_password,
     deactivate_user,
     list_users,
     reactivate_user,
@@ -75,21 +73,11 @@ def change_my_password(body: PasswordChange, session: DbSession, user: CurrentUs
 
     A wrong current password counts as a failed sign-in, and is refused (429) after as many as signing in is.
     """
-    assert user.id is not None
-    login = user.login
-    if (retry_after := throttled(session, login)) is not None:
-        raise ApiProblem(429, "api.too_many_attempts", headers={"Retry-After": str(retry_after)},
-                         seconds=retry_after)
-    try:
-        change_password(session, user_id=user.id, current_password=body.current_password,
-                        new_password=body.new_password)
-    except InvalidInput as refused:
-        if refused.code == "password.wrong_current":
-            # nothing was written: end the request's transaction first (on SQLite it holds the write lock), then
-            # count the failure in a transaction of its own, which the refusal does not roll back
-            session.rollback()
-            record_failed_check(container.db, login)
-        raise
+    result = change_own_password(session, container.db, user=user, current_password=body.current_password,
+                                 new_password=body.new_password)
+    if result.retry_after is not None:
+        raise ApiProblem(429, "api.too_many_attempts", headers={"Retry-After": str(result.retry_after)},
+                         seconds=result.retry_after)
     return Response(status_code=204)
 
 

@@ -18,6 +18,7 @@ from engine.audit import user_timeline
 from engine.db import transaction
 from engine.i18n import translate
 from engine.models import Agency, LoginAttempt, User, UserEvent
+from engine.users import verify_password
 from tests.api.conftest import People, sign_in
 from tests.api.test_pages_security import csrf_of, db, web  # noqa: F401  (fixtures)
 from tests.api.test_pages_security import sign_in as page_sign_in
@@ -329,3 +330,26 @@ def test_the_password_page_changes_the_password_and_keeps_this_session(web: Test
     assert stale.status_code == 303  # the session from before the change has ended
     assert web.get("/api/v1/users/me", headers=other_device).status_code == 401
     page_sign_in(web, "lan", NEW_PASSWORD)
+
+
+def test_guessing_the_current_password_on_the_page_is_slowed_down_like_signing_in(
+    web: TestClient, db: Engine  # noqa: F811
+) -> None:
+    make_user(db, "lan", "caseworker")
+    csrf = page_sign_in(web, "lan")
+    form = {"csrf": csrf, "current_password": "guess-guess", "new_password": NEW_PASSWORD,
+            "confirm_password": NEW_PASSWORD}
+    for _ in range(5):
+        assert web.post("/app/password", data=form).status_code == 422
+    with db.connect() as conn:  # each wrong guess counted, though its own transaction rolled back
+        failures = conn.execute(sa.select(sa.func.count()).select_from(LoginAttempt).where(
+            col(LoginAttempt.login) == "lan", col(LoginAttempt.ok).is_(False))).scalar_one()
+    assert failures == 5
+    throttled = web.post("/app/password", data={**form, "current_password": PASSWORD})
+    assert throttled.status_code == 429
+    assert translate("page.login.throttled", "vi").split("{")[0] in throttled.text
+    with transaction(db) as s:  # the right password, refused unchecked, changed nothing
+        user = s.execute(sa.select(User).where(col(User.login) == "lan")).scalar_one()
+        assert verify_password(user.password_hash, PASSWORD) and not verify_password(user.password_hash, NEW_PASSWORD)
+    assert user.id is not None and [e.action for e in _trail(db, user.id)] == ["created"]
+    assert web.post("/api/v1/auth/token", data={"username": "lan", "password": PASSWORD}).status_code == 429
