@@ -18,8 +18,11 @@ from engine.db import transaction
 from engine.i18n import translate
 from engine.models import User
 from engine.users import add_user, verify_password
-from tests.api.test_pages_security import csrf_of, db, sign_in, web  # noqa: F401  (fixtures)
+from tests.support import pages
+from tests.support.pages import csrf_of, sign_in
 from tests.support.people import COMMUNE_A, DEMO_PROVINCE, PASSWORD, make_user
+
+web, db = pages.web, pages.db  # the pages' fixtures, found by pytest under these names
 
 OTHER_PROVINCE = "01"  # Hà Nội: outside the administrator's province (19)
 COMMUNE_A_NAME = "Phường Phan Đình Phùng"
@@ -28,7 +31,7 @@ NEW_PASSWORD = "mot cau mat khau moi"
 TRAIL_ROW = re.compile(r"<tr><td>([^<]*)</td><td>([^<]*)</td><td>([^<]*)</td></tr>")
 
 
-def _admin(db: Engine) -> int:  # noqa: F811
+def _admin(db: Engine) -> int:
     with transaction(db) as s:
         admin = add_user(s, login="quan", password=PASSWORD, role="admin", unit_code=DEMO_PROVINCE,
                          full_name=ADMIN_NAME)
@@ -36,19 +39,19 @@ def _admin(db: Engine) -> int:  # noqa: F811
         return admin.id
 
 
-def _user(db: Engine, login: str) -> User:  # noqa: F811
+def _user(db: Engine, login: str) -> User:
     with transaction(db) as s:
         user = s.execute(sa.select(User).where(col(User.login) == login)).scalar_one_or_none()
         assert user is not None, login
         return user
 
 
-def _count_users(db: Engine) -> int:  # noqa: F811
+def _count_users(db: Engine) -> int:
     with transaction(db) as s:
         return int(s.execute(sa.select(sa.func.count()).select_from(User)).scalar() or 0)
 
 
-def _actions(db: Engine, user_id: int) -> list[str]:  # noqa: F811
+def _actions(db: Engine, user_id: int) -> list[str]:
     with transaction(db) as s:
         return [e.action for e in user_timeline(s, user_id)]
 
@@ -64,7 +67,7 @@ def _listed(text: str) -> list[str]:
     return re.findall(r'<a href="/app/users/\d+">([^<]+)</a>', table[:table.index("</table>")])
 
 
-def test_an_admin_lists_the_users_of_their_area_by_role_and_state(web: TestClient, db: Engine) -> None:  # noqa: F811
+def test_an_admin_lists_the_users_of_their_area_by_role_and_state(web: TestClient, db: Engine) -> None:
     _admin(db)
     make_user(db, "lan", "caseworker")
     make_user(db, "hung", "agency_staff", agency="TYT-05443")
@@ -91,7 +94,7 @@ def test_an_admin_lists_the_users_of_their_area_by_role_and_state(web: TestClien
     assert 'id="users"' not in nobody and translate("page.users.none", "vi") in nobody
 
 
-def test_an_admin_adds_a_user_through_the_form(web: TestClient, db: Engine) -> None:  # noqa: F811
+def test_an_admin_adds_a_user_through_the_form(web: TestClient, db: Engine) -> None:
     admin_id = _admin(db)
     sign_in(web, "quan")
     token = csrf_of(web.get("/app/users").text)
@@ -116,7 +119,7 @@ def test_an_admin_adds_a_user_through_the_form(web: TestClient, db: Engine) -> N
 
 
 def test_an_admin_deactivates_reactivates_and_resets_a_password_through_the_forms(
-    web: TestClient, db: Engine  # noqa: F811
+    web: TestClient, db: Engine
 ) -> None:
     _admin(db)
     lan_id = make_user(db, "lan", "caseworker").user_id
@@ -155,7 +158,7 @@ def test_an_admin_deactivates_reactivates_and_resets_a_password_through_the_form
         assert NEW_PASSWORD not in page.text and PASSWORD not in page.text and "hash" not in page.text
 
 
-def test_a_form_without_the_csrf_token_changes_nothing(web: TestClient, db: Engine) -> None:  # noqa: F811
+def test_a_form_without_the_csrf_token_changes_nothing(web: TestClient, db: Engine) -> None:
     _admin(db)
     lan_id = make_user(db, "lan", "caseworker").user_id
     token = sign_in(web, "quan")
@@ -180,7 +183,7 @@ def test_a_form_without_the_csrf_token_changes_nothing(web: TestClient, db: Engi
     assert _user(db, "lan").active is False
 
 
-def test_a_refused_form_says_why_on_the_page_and_changes_nothing(web: TestClient, db: Engine) -> None:  # noqa: F811
+def test_a_refused_form_says_why_on_the_page_and_changes_nothing(web: TestClient, db: Engine) -> None:
     admin_id = _admin(db)
     lan_id = make_user(db, "lan", "caseworker").user_id
     token = sign_in(web, "quan")
@@ -218,7 +221,7 @@ def test_a_refused_form_says_why_on_the_page_and_changes_nothing(web: TestClient
     assert lan_id is not None and _actions(db, lan_id) == ["created"] and _actions(db, admin_id) == ["created"]
 
 
-def test_a_user_outside_the_area_is_not_found(web: TestClient, db: Engine) -> None:  # noqa: F811
+def test_a_user_outside_the_area_is_not_found(web: TestClient, db: Engine) -> None:
     _admin(db)
     outsider_id = make_user(db, "an@hanoi", "supervisor", unit=OTHER_PROVINCE).user_id
     token = sign_in(web, "quan")
@@ -241,7 +244,7 @@ def test_a_user_outside_the_area_is_not_found(web: TestClient, db: Engine) -> No
     assert outsider_id is not None and _actions(db, outsider_id) == ["created"]
 
 
-def test_other_roles_get_the_not_found_page(web: TestClient, db: Engine) -> None:  # noqa: F811
+def test_other_roles_get_the_not_found_page(web: TestClient, db: Engine) -> None:
     _admin(db)
     lan_id = make_user(db, "lan", "caseworker").user_id
     make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)

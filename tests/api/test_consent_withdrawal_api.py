@@ -19,8 +19,11 @@ from engine.machine import Actor
 from engine.models import Case, Consent, Outbox, Referral
 from tests.api.conftest import People, Scenario, snapshot
 from tests.api.test_api_problems import assert_problem, transition
-from tests.api.test_pages_security import _case, db, sign_in, web  # noqa: F401  (fixtures)
+from tests.support import pages
+from tests.support.pages import page_case, sign_in
 from tests.support.people import COMMUNE_A
+
+web, db = pages.web, pages.db  # the pages' fixtures, found by pytest under these names
 
 
 def test_withdrawal_through_the_transitions_endpoint(
@@ -100,8 +103,8 @@ def _form_of(page: str, action: str) -> str:
     return found.group(1)
 
 
-def test_the_case_page_withdraws_consent_with_its_form(web: TestClient, db: Engine) -> None:  # noqa: F811
-    case_id = _case(db, COMMUNE_A)
+def test_the_case_page_withdraws_consent_with_its_form(web: TestClient, db: Engine) -> None:
+    case_id = page_case(db, COMMUNE_A)
     with transaction(db) as s:
         lan = s.execute(sa.select(Case.owner_id).where(Case.id == case_id)).scalar_one()
     actor = Actor(user_id=lan, role="caseworker", unit_code=COMMUNE_A)

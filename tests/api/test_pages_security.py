@@ -6,96 +6,32 @@ language switch, and refusals that change nothing.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
 
-import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 from sqlmodel import col
 
-from api.app import create_app
 from api.pages import catalogue  # noqa: F401  (registers the page strings)
 from api.pages.security import SESSION_COOKIE
-from engine.cases import open_case
 from engine.db import transaction
 from engine.i18n import term, translate
 from engine.models import Case, Child, Event, LoginAttempt
-from engine.settings import Settings
-from ketnoi.bootstrap import Container
-from tests.support.people import COMMUNE_A, COMMUNE_B, DEMO_PROVINCE, PASSWORD, make_child, make_user
+from tests.support import pages
+from tests.support.pages import login_csrf_of, login_post, page_case, page_client, register_form, sign_in
+from tests.support.people import COMMUNE_A, COMMUNE_B, DEMO_PROVINCE, PASSWORD, make_user
 
-SECRET = "pages-test-secret-0123456789abcdef"
-
-
-Environment = Literal["development", "production", "test"]
-
-
-def _client(db_url: str, tmp_path: Path, environment: Environment) -> tuple[TestClient, Container]:
-    container = Container(Settings(environment=environment, database_url=db_url, secret_key=SECRET,
-                                   data_dir=tmp_path))
-    # https, so that the client sends back the Secure cookie set outside development
-    return TestClient(create_app(container), base_url="https://testserver"), container
-
-
-@pytest.fixture
-def web(db_url: str, tmp_path: Path) -> Iterator[TestClient]:
-    client, container = _client(db_url, tmp_path, "test")
-    with client:
-        yield client
-    container.dispose()
-
-
-@pytest.fixture
-def db(web: TestClient) -> Engine:
-    return web.app.state.container.db  # type: ignore[attr-defined,no-any-return]
-
-
-def login_post(web: TestClient, login: str, password: str = PASSWORD, **extra: str) -> httpx.Response:
-    """The sign-in form as a browser sends it: the page first (its CSRF cookie and field), then the POST."""
-    token = login_csrf_of(web.get("/app/login").text)
-    return web.post("/app/login", data={"login": login, "password": password, "csrf": token, **extra},
-                    follow_redirects=False)
-
-
-def login_csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" id="login-csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the sign-in form"
-    return found.group(1)
-
-
-def sign_in(web: TestClient, login: str, password: str = PASSWORD, **extra: str) -> str:
-    """Sign in and return the page's CSRF token."""
-    web.cookies.clear()
-    response = login_post(web, login, password, **extra)
-    assert response.status_code == 303, response.text
-    return csrf_of(web.get("/app/work").text)
-
-
-def csrf_of(html: str) -> str:
-    found = re.search(r'name="csrf" value="([^"]+)"', html)
-    assert found, "no CSRF field on the page"
-    return found.group(1)
-
-
-def _case(db: Engine, commune: str = COMMUNE_A) -> int:
-    lan = make_user(db, f"cw-{commune}", "caseworker", unit=commune)
-    child_id = make_child(db, lan, commune_code=commune)
-    with transaction(db) as s:
-        case = open_case(s, child_id=child_id, actor=lan, source="school")
-        assert case.id is not None
-        return case.id
+web, db = pages.web, pages.db  # the pages' fixtures, found by pytest under these names
 
 
 @pytest.mark.parametrize("environment, secure", [("test", True), ("development", False)])
 def test_sign_in_sets_a_hardened_session_cookie(
     db_url: str, tmp_path: Path, environment: Literal["development", "test"], secure: bool
 ) -> None:
-    client, container = _client(db_url, tmp_path, environment)
+    client, container = page_client(db_url, tmp_path, environment)
     with client:
         make_user(container.db, "lan", "caseworker")
         response = login_post(client, "lan")
@@ -151,7 +87,7 @@ def test_a_forged_or_foreign_cookie_is_no_session(web: TestClient, db: Engine) -
 
 
 def test_every_post_needs_the_session_csrf_token(web: TestClient, db: Engine) -> None:
-    case_id = _case(db)
+    case_id = page_case(db)
     token = sign_in(web, f"cw-{COMMUNE_A}")
     payload = {"version": "1", "urgency": "normal", "assessment": "cannot walk unaided"}
     url = f"/app/cases/{case_id}/actions/verify"
@@ -176,7 +112,7 @@ def test_every_post_needs_the_session_csrf_token(web: TestClient, db: Engine) ->
 
 
 def test_pages_outside_the_users_scope_are_not_found(web: TestClient, db: Engine) -> None:
-    case_id = _case(db, COMMUNE_A)
+    case_id = page_case(db, COMMUNE_A)
     make_user(db, "far", "caseworker", unit=COMMUNE_B)
     make_user(db, "hung", "agency_staff", agency="TYT-05443")
     make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
@@ -220,12 +156,6 @@ def test_sign_in_never_redirects_off_site(web: TestClient, db: Engine) -> None:
     assert response.headers["location"] == "/app/children"
 
 
-def _register_form(token: str, **extra: str) -> dict[str, object]:
-    return {"csrf": token, "full_name": "Trần Văn Minh", "date_of_birth": "02/05/2019", "sex": "male",
-            "commune_code": COMMUNE_A, "disability_types": ["mobility"], "severity": "severe",
-            "household_status": "poor", "guardian_name": "Nguyễn Thị Hoa", "source": "school", **extra}
-
-
 def _children(db: Engine) -> int:
     with transaction(db) as s:
         return int(s.execute(sa.select(sa.func.count()).select_from(Child)).scalar() or 0)
@@ -234,15 +164,15 @@ def _children(db: Engine) -> int:
 def test_register_warns_of_a_possible_duplicate_then_accepts_a_confirmation(web: TestClient, db: Engine) -> None:
     make_user(db, "lan", "caseworker")
     token = sign_in(web, "lan")
-    first = web.post("/app/children", data=_register_form(token), follow_redirects=False)
+    first = web.post("/app/children", data=register_form(token), follow_redirects=False)
     assert first.status_code == 303 and first.headers["location"].startswith("/app/cases/")
     # the same child typed without diacritics and in capitals is a possible duplicate
-    again = web.post("/app/children", data=_register_form(token, full_name="TRAN VAN MINH"), follow_redirects=False)
+    again = web.post("/app/children", data=register_form(token, full_name="TRAN VAN MINH"), follow_redirects=False)
     assert again.status_code == 409
     assert translate("possible_duplicate", "vi") in again.text
     assert 'name="confirm_duplicate" value="1"' in again.text and "Trần Văn Minh" in again.text
     assert _children(db) == 1
-    confirmed = web.post("/app/children", data=_register_form(token, full_name="TRAN VAN MINH", confirm_duplicate="1"),
+    confirmed = web.post("/app/children", data=register_form(token, full_name="TRAN VAN MINH", confirm_duplicate="1"),
                          follow_redirects=False)
     assert confirmed.status_code == 303
     assert _children(db) == 2
@@ -256,18 +186,18 @@ def test_bad_input_is_refused_and_changes_nothing(web: TestClient, db: Engine) -
     broken: dict[str, Any]
     for broken in ({"date_of_birth": "31/02/2019"}, {"disability_types": []}, {"source": "rumour"},
                    {"personal_id": "123"}):
-        response = web.post("/app/children", data=_register_form(token, **broken), follow_redirects=False)  # type: ignore[arg-type]
+        response = web.post("/app/children", data=register_form(token, **broken), follow_redirects=False)  # type: ignore[arg-type]
         assert response.status_code == 422, broken
         assert 'class="error"' in response.text
     assert _children(db) == 0
     # a commune outside the caseworker's area is not found
-    outside = web.post("/app/children", data=_register_form(token, commune_code=COMMUNE_B), follow_redirects=False)
+    outside = web.post("/app/children", data=register_form(token, commune_code=COMMUNE_B), follow_redirects=False)
     assert outside.status_code == 404
     assert _children(db) == 0
 
 
 def test_a_refused_or_stale_transition_is_explained_and_changes_nothing(web: TestClient, db: Engine) -> None:
-    case_id = _case(db)
+    case_id = page_case(db)
     token = sign_in(web, f"cw-{COMMUNE_A}", lang="en")
     url = f"/app/cases/{case_id}/actions"
     missing = web.post(f"{url}/verify?lang=en", data={"csrf": token, "version": "1", "urgency": "normal"},

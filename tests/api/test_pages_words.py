@@ -18,23 +18,26 @@ from engine.db import transaction, utcnow
 from engine.i18n import translate
 from engine.models import Event
 from referrals.lifecycle import REASON_LABELS
-from tests.api.test_pages_security import _case, db, sign_in, web  # noqa: F401  (fixtures)
+from tests.support import pages
+from tests.support.pages import page_case, register_form, sign_in
 from tests.support.people import COMMUNE_A, DEMO_PROVINCE, make_user
+
+web, db = pages.web, pages.db  # the pages' fixtures, found by pytest under these names
 
 COMMUNE_A_NAME = "Phường Phan Đình Phùng"
 SWITCH = re.compile(r'<a href="([^"]*)" lang="(?:en|vi)" hreflang=')  # the header's language link
 
 
-def test_search_results_name_the_commune(web: TestClient, db: Engine) -> None:  # noqa: F811
-    _case(db, COMMUNE_A)  # Trần Văn Minh, of commune A
+def test_search_results_name_the_commune(web: TestClient, db: Engine) -> None:
+    page_case(db, COMMUNE_A)  # Trần Văn Minh, of commune A
     sign_in(web, f"cw-{COMMUNE_A}")
     page = web.get("/app/children?q=tran van minh")
     assert page.status_code == 200
     assert f"02/05/2019 · {COMMUNE_A_NAME}" in html.unescape(page.text)
 
 
-def test_an_escalation_task_is_labelled(web: TestClient, db: Engine) -> None:  # noqa: F811
-    case_id = _case(db, COMMUNE_A)
+def test_an_escalation_task_is_labelled(web: TestClient, db: Engine) -> None:
+    case_id = page_case(db, COMMUNE_A)
     binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
     with transaction(db) as s:
         tasks.open_task(s, case_id=case_id, kind="escalation", now=utcnow(), due_at=None, owner_user_id=binh.user_id)
@@ -54,8 +57,8 @@ def test_a_coded_reason_with_its_explanation_reads_in_words() -> None:
     assert reason_label("a: b", "vi") == "a: b"  # free text that merely has a colon stays as written
 
 
-def test_a_malformed_page_address_is_the_not_found_page(web: TestClient, db: Engine) -> None:  # noqa: F811
-    _case(db, COMMUNE_A)
+def test_a_malformed_page_address_is_the_not_found_page(web: TestClient, db: Engine) -> None:
+    page_case(db, COMMUNE_A)
     sign_in(web, f"cw-{COMMUNE_A}")
     for path in ("/app/cases/abc", "/app/referrals/abc"):
         page = web.get(path)
@@ -63,8 +66,8 @@ def test_a_malformed_page_address_is_the_not_found_page(web: TestClient, db: Eng
         assert translate("page.not_found.title", "vi") in page.text
 
 
-def test_the_language_link_after_a_refused_form_leads_back_to_its_page(web: TestClient, db: Engine) -> None:  # noqa: F811
-    case_id = _case(db, COMMUNE_A)
+def test_the_language_link_after_a_refused_form_leads_back_to_its_page(web: TestClient, db: Engine) -> None:
+    case_id = page_case(db, COMMUNE_A)
     token = sign_in(web, f"cw-{COMMUNE_A}")
     refused = web.post(f"/app/cases/{case_id}/actions/accept_for_intake", data={"csrf": token, "version": "1"},
                        headers={"Referer": f"http://testserver/app/cases/{case_id}?done=1"})
@@ -79,8 +82,8 @@ def test_the_language_link_after_a_refused_form_leads_back_to_its_page(web: Test
     assert link is not None and html.unescape(link.group(1)) == "/app/?lang=vi"
 
 
-def test_a_refused_audit_note_keeps_what_was_typed_and_says_why(web: TestClient, db: Engine) -> None:  # noqa: F811
-    case_id = _case(db, COMMUNE_A)  # its verification clock runs out in three working days
+def test_a_refused_audit_note_keeps_what_was_typed_and_says_why(web: TestClient, db: Engine) -> None:
+    case_id = page_case(db, COMMUNE_A)  # its verification clock runs out in three working days
     make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
     token = sign_in(web, "binh")
     as_of = (utcnow() + timedelta(days=30)).strftime("%d/%m/%Y")
@@ -110,8 +113,8 @@ def test_a_refused_audit_note_keeps_what_was_typed_and_says_why(web: TestClient,
     assert noted == [case_id]
 
 
-def test_the_admin_sees_overdue_totals_without_dead_ends(web: TestClient, db: Engine) -> None:  # noqa: F811
-    _case(db, COMMUNE_A)
+def test_the_admin_sees_overdue_totals_without_dead_ends(web: TestClient, db: Engine) -> None:
+    page_case(db, COMMUNE_A)
     make_user(db, "admin", "admin", unit=DEMO_PROVINCE)
     sign_in(web, "admin")
     as_of = (utcnow() + timedelta(days=30)).strftime("%d/%m/%Y")
@@ -120,8 +123,8 @@ def test_the_admin_sees_overdue_totals_without_dead_ends(web: TestClient, db: En
     assert "/app/cases/" not in page.text and "/app/overdue/notes" not in page.text
 
 
-def test_indicator_shares_are_written_as_each_language_writes_numbers(web: TestClient, db: Engine) -> None:  # noqa: F811
-    _case(db, COMMUNE_A)
+def test_indicator_shares_are_written_as_each_language_writes_numbers(web: TestClient, db: Engine) -> None:
+    page_case(db, COMMUNE_A)
     make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
     sign_in(web, "binh")
     vi = web.get("/app/indicators?lang=vi").text
@@ -130,8 +133,7 @@ def test_indicator_shares_are_written_as_each_language_writes_numbers(web: TestC
     assert re.search(r">\d+\.\d%<", en) and not re.search(r">\d+,\d%<", en)
 
 
-def test_a_refused_registration_says_why_in_the_readers_language(web: TestClient, db: Engine) -> None:  # noqa: F811
-    from tests.api.test_pages_security import _register_form
+def test_a_refused_registration_says_why_in_the_readers_language(web: TestClient, db: Engine) -> None:
 
     make_user(db, "lan", "caseworker")
     token = sign_in(web, "lan")
@@ -143,7 +145,7 @@ def test_a_refused_registration_says_why_in_the_readers_language(web: TestClient
              ({"guardian_phone": "0" * 31}, "page.invalid.too_long", {"max_length": 30})]
     for lang in ("vi", "en"):
         for broken, key, params in cases:
-            form = _register_form(token, **broken)
+            form = register_form(token, **broken)
             response = web.post(f"/app/children?lang={lang}", data=form)  # type: ignore[arg-type]
             assert response.status_code == 422, broken
             page = html.unescape(response.text)
@@ -152,8 +154,8 @@ def test_a_refused_registration_says_why_in_the_readers_language(web: TestClient
                 assert english not in page, (lang, broken, english)
 
 
-def test_a_refused_action_shows_its_form_again_as_it_was_filled(web: TestClient, db: Engine) -> None:  # noqa: F811
-    case_id = _case(db, COMMUNE_A)
+def test_a_refused_action_shows_its_form_again_as_it_was_filled(web: TestClient, db: Engine) -> None:
+    case_id = page_case(db, COMMUNE_A)
     token = sign_in(web, f"cw-{COMMUNE_A}")
     refused = web.post(f"/app/cases/{case_id}/actions/verify",
                        data={"csrf": token, "version": "1", "urgency": "urgent", "assessment": ""})

@@ -20,9 +20,12 @@ from engine.i18n import translate
 from engine.models import Agency, LoginAttempt, User, UserEvent
 from engine.users import verify_password
 from tests.api.conftest import People, sign_in
-from tests.api.test_pages_security import csrf_of, db, web  # noqa: F401  (fixtures)
-from tests.api.test_pages_security import sign_in as page_sign_in
+from tests.support import pages
+from tests.support.pages import csrf_of
+from tests.support.pages import sign_in as page_sign_in
 from tests.support.people import COMMUNE_A, PASSWORD, make_user
+
+web, db = pages.web, pages.db  # the pages' fixtures, found by pytest under these names
 
 OTHER_PROVINCE = "01"  # Hà Nội: outside the demo province (19) of the test administrator
 NEW_PASSWORD = "mot cau mat khau moi"
@@ -284,7 +287,7 @@ def test_guessing_the_current_password_is_slowed_down_like_signing_in(client: Te
 # --- pages: signing out and changing one's password -----------------------------------------------
 
 
-def test_signing_out_ends_the_session_everywhere(web: TestClient, db: Engine) -> None:  # noqa: F811
+def test_signing_out_ends_the_session_everywhere(web: TestClient, db: Engine) -> None:
     make_user(db, "lan", "caseworker")
     api_token = sign_in(web, "lan")
     csrf = page_sign_in(web, "lan")
@@ -300,7 +303,7 @@ def test_signing_out_ends_the_session_everywhere(web: TestClient, db: Engine) ->
     assert web.get("/app/work").status_code == 200
 
 
-def test_the_password_page_changes_the_password_and_keeps_this_session(web: TestClient, db: Engine) -> None:  # noqa: F811
+def test_the_password_page_changes_the_password_and_keeps_this_session(web: TestClient, db: Engine) -> None:
     make_user(db, "lan", "caseworker")
     other_device = sign_in(web, "lan")
     page_sign_in(web, "lan")
@@ -333,7 +336,7 @@ def test_the_password_page_changes_the_password_and_keeps_this_session(web: Test
 
 
 def test_guessing_the_current_password_on_the_page_is_slowed_down_like_signing_in(
-    web: TestClient, db: Engine  # noqa: F811
+    web: TestClient, db: Engine
 ) -> None:
     make_user(db, "lan", "caseworker")
     csrf = page_sign_in(web, "lan")

@@ -10,7 +10,8 @@ from engine.db import transaction
 from engine.errors import TransitionRefused
 from engine.models import Case, Task
 from referrals.services import create_referral
-from tests.integration.test_referrals_loop import case_in_care, case_step, ref_step, refer, urgent_verified_case
+from tests.support.cases import case_in_care, case_step, refer, urgent_verified_case
+from tests.support.cases import referral_step as ref_step
 
 
 def _open_task_kinds(db: Engine, case_id: int) -> list[str]:

@@ -19,7 +19,8 @@ from engine.errors import TransitionRefused
 from engine.models import Case, Consent, Deadline, DeadlineRung, Event, Outbox, Referral, Task
 from notifications.render import render
 from referrals.fhir import to_fhir_task
-from tests.integration.test_referrals_loop import World, case_in_care, case_step, ref_step, refer
+from tests.support.cases import World, case_in_care, case_step, refer
+from tests.support.cases import referral_step as ref_step
 
 SERVICES = ["rehabilitation", "inclusive_education", "health_care"]
 DOMAINS = ["rehabilitation", "education", "health"]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -12,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
 from engine.audit import replay, timeline
-from engine.cases import open_case
 from engine.db import transaction
 from engine.errors import Conflict, DomainError, InvalidInput, NotFound, TransitionRefused
 from engine.machine import Actor
@@ -20,42 +18,9 @@ from engine.models import Case, Deadline, Event, Outbox, Referral, Task
 from engine.tasks import my_tasks
 from referrals.lifecycle import REFERRAL_MACHINE, STATE_LABELS
 from referrals.services import agency_inbox, create_referral, referrals_of_case, transition_referral
-from tests.support.cases import case_step
+from tests.support.cases import case_in_care, case_step, refer, urgent_verified_case
 from tests.support.cases import referral_step as ref_step
-from tests.support.people import DEMO_PROVINCE, make_child, make_user
-
-
-@dataclass
-class World:
-    lan: Actor  # caseworker, owns the case
-    binh: Actor  # province supervisor
-    hung: Actor  # staff of the commune health station TYT-05443
-    centre: Actor  # staff of the province rehabilitation centre PHCN-19
-    case_id: int
-
-
-def case_in_care(db: Engine, services: list[str], consent_domains: list[str]) -> World:
-    lan = make_user(db, "lan", "caseworker")
-    binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
-    hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
-    centre = make_user(db, "mai", "agency_staff", unit=DEMO_PROVINCE, agency="PHCN-19")
-    child_id = make_child(db, lan)
-    with transaction(db) as s:
-        case_id = open_case(s, child_id=child_id, actor=lan, source="school").id
-    case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
-    case_step(db, case_id, "record_consent", lan,
-              {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": consent_domains})
-    case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
-    case_step(db, case_id, "accept_for_intake", lan)
-    case_step(db, case_id, "complete_assessment", lan, {"needs": services})
-    case_step(db, case_id, "submit_plan", lan, {"services": services})
-    case_step(db, case_id, "approve_plan", binh)
-    return World(lan, binh, hung, centre, case_id)
-
-
-def refer(db: Engine, world: World, service: str = "rehabilitation", **kwargs: Any) -> Referral:
-    with transaction(db) as s:
-        return create_referral(s, case_id=world.case_id, service_code=service, actor=world.lan, **kwargs)
+from tests.support.people import make_user
 
 
 def open_tasks(db: Engine, referral_id: int) -> list[tuple[str, int | None, str | None]]:
@@ -217,19 +182,6 @@ def test_referral_needs_consent_covering_the_domain_and_a_planned_service(db: En
     with pytest.raises(TransitionRefused) as refused:
         refer(db, world)
     assert refused.value.code == "referral.already_open"
-
-
-def urgent_verified_case(db: Engine) -> tuple[int, Actor]:
-    """An urgent report (violence at home) verified, with the guardian's consent for protection: (case id, lan)."""
-    lan = make_user(db, "lan", "caseworker")
-    child_id = make_child(db, lan)
-    with transaction(db) as s:
-        case_id = open_case(s, child_id=child_id, actor=lan, source="helpline_111", urgency="urgent").id
-    assert case_id is not None
-    case_step(db, case_id, "verify", lan, {"urgency": "urgent", "assessment": "bị bạo hành"})
-    case_step(db, case_id, "record_consent", lan,
-              {"given_by": "guardian", "name": "Bà ngoại", "domains": ["protection"]})
-    return case_id, lan
 
 
 def test_urgent_protection_is_referred_already_during_pre_intake(db: Engine) -> None:

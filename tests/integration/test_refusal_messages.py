@@ -11,7 +11,7 @@ from sqlalchemy.engine import Engine
 from engine.cases import open_case, open_items
 from engine.db import transaction
 from engine.errors import TransitionRefused
-from tests.integration.test_referrals_loop import case_in_care, case_step, refer
+from tests.support.cases import case_in_care, case_step, refer
 from tests.support.people import make_child, make_user
 
 CODE_WORD = re.compile(r"\b[a-z]+_[a-z_]+\b")  # a snake_case code such as inclusive_education

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -59,3 +60,50 @@ def referred_case(db: Engine, now: datetime | None = None) -> tuple[Actor, Actor
         referral = create_referral(s, case_id=case_id, service_code="rehabilitation", actor=lan, now=now)
         assert referral.id is not None and referral.agency_code == "TYT-05443"
         return lan, binh, case_id, referral.id
+
+
+@dataclass
+class World:
+    lan: Actor  # caseworker, owns the case
+    binh: Actor  # province supervisor
+    hung: Actor  # staff of the commune health station TYT-05443
+    centre: Actor  # staff of the province rehabilitation centre PHCN-19
+    case_id: int
+
+
+def case_in_care(db: Engine, services: list[str], consent_domains: list[str]) -> World:
+    lan = make_user(db, "lan", "caseworker")
+    binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
+    hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
+    centre = make_user(db, "mai", "agency_staff", unit=DEMO_PROVINCE, agency="PHCN-19")
+    child_id = make_child(db, lan)
+    with transaction(db) as s:
+        case_id = open_case(s, child_id=child_id, actor=lan, source="school").id
+    assert case_id is not None
+    case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
+    case_step(db, case_id, "record_consent", lan,
+              {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": consent_domains})
+    case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
+    case_step(db, case_id, "accept_for_intake", lan)
+    case_step(db, case_id, "complete_assessment", lan, {"needs": services})
+    case_step(db, case_id, "submit_plan", lan, {"services": services})
+    case_step(db, case_id, "approve_plan", binh)
+    return World(lan, binh, hung, centre, case_id)
+
+
+def refer(db: Engine, world: World, service: str = "rehabilitation", **kwargs: Any) -> Referral:
+    with transaction(db) as s:
+        return create_referral(s, case_id=world.case_id, service_code=service, actor=world.lan, **kwargs)
+
+
+def urgent_verified_case(db: Engine) -> tuple[int, Actor]:
+    """An urgent report (violence at home) verified, with the guardian's consent for protection: (case id, lan)."""
+    lan = make_user(db, "lan", "caseworker")
+    child_id = make_child(db, lan)
+    with transaction(db) as s:
+        case_id = open_case(s, child_id=child_id, actor=lan, source="helpline_111", urgency="urgent").id
+    assert case_id is not None
+    case_step(db, case_id, "verify", lan, {"urgency": "urgent", "assessment": "bị bạo hành"})
+    case_step(db, case_id, "record_consent", lan,
+              {"given_by": "guardian", "name": "Bà ngoại", "domains": ["protection"]})
+    return case_id, lan
