@@ -170,3 +170,20 @@ def snapshot(db: Engine) -> dict[str, list[tuple[Any, ...]]]:
             order = list(table.primary_key.columns) or list(table.columns)
             out[table.name] = [tuple(r) for r in conn.execute(sa.select(table).order_by(*order))]
     return out
+
+
+def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    body = dict(response.json())
+    assert {"type", "title", "status", "detail", "instance"} <= set(body)
+    assert body["status"] == status
+    assert body["instance"] == response.request.url.path
+    if code is not None:
+        assert body["code"] == code, body
+    return body
+
+
+def transition(client: TestClient, headers: dict[str, str], case_id: int, version: Any, **kw: Any) -> Any:
+    return client.post(f"/api/v1/cases/{case_id}/transitions",
+                       headers={**headers, **({"If-Match": f'"{version}"'} if version is not None else {})}, **kw)

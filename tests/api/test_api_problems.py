@@ -8,19 +8,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy.engine import Engine
 
-from tests.api.conftest import CHILD, People, act, open_case, register, snapshot
-
-
-def assert_problem(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = dict(response.json())
-    assert {"type", "title", "status", "detail", "instance"} <= set(body)
-    assert body["status"] == status
-    assert body["instance"] == response.request.url.path
-    if code is not None:
-        assert body["code"] == code, body
-    return body
+from tests.api.conftest import CHILD, People, act, assert_problem, open_case, register, snapshot, transition
 
 
 @pytest.fixture
@@ -28,11 +16,6 @@ def verified_case(client: TestClient, people: People) -> dict[str, Any]:
     child = register(client, people["caseworker"])
     case = open_case(client, people["caseworker"], child["id"])
     return act(client, people["caseworker"], case, "verify", {"urgency": "normal", "assessment": "đã thăm nhà"})
-
-
-def transition(client: TestClient, headers: dict[str, str], case_id: int, version: Any, **kw: Any) -> Any:
-    return client.post(f"/api/v1/cases/{case_id}/transitions",
-                       headers={**headers, **({"If-Match": f'"{version}"'} if version is not None else {})}, **kw)
 
 
 def test_refused_transitions_are_problems_and_change_nothing(

@@ -17,8 +17,7 @@ from engine.cases import transition_case
 from engine.db import transaction
 from engine.machine import Actor
 from engine.models import Case, Consent, Outbox, Referral
-from tests.api.conftest import People, Scenario, snapshot
-from tests.api.test_api_problems import assert_problem, transition
+from tests.api.conftest import People, Scenario, assert_problem, snapshot, transition
 from tests.support import pages
 from tests.support.pages import page_case, sign_in
 from tests.support.people import COMMUNE_A

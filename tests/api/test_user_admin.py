@@ -6,7 +6,6 @@ out, a password change or reset and a deactivation end the user's sessions and t
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -19,7 +18,7 @@ from engine.db import transaction
 from engine.i18n import translate
 from engine.models import Agency, LoginAttempt, User, UserEvent
 from engine.users import verify_password
-from tests.api.conftest import People, sign_in
+from tests.api.conftest import People, assert_problem, sign_in
 from tests.support import pages
 from tests.support.pages import csrf_of
 from tests.support.pages import sign_in as page_sign_in
@@ -42,14 +41,6 @@ def _no_password_in(events: list[UserEvent], *passwords: str) -> None:
     assert "password_hash" not in text and not any(p in text for p in passwords)
 
 
-def _problem(response: Any, status: int, code: str) -> dict[str, Any]:
-    assert response.status_code == status, response.text
-    assert response.headers["content-type"].startswith("application/problem+json")
-    body = dict(response.json())
-    assert body["code"] == code, body
-    return body
-
-
 # --- the administrator's area ----------------------------------------------------------------------
 
 
@@ -66,10 +57,10 @@ def test_an_administrator_lists_and_reads_only_the_users_of_their_area(
     assert {u["login"] for u in only} == {"agency@test", "agency_other@test"}
     assert client.get(f"{USERS}/{people.ids['caseworker']}", headers=people["admin"]).json()["login"] == (
         "caseworker@test")
-    _problem(client.get(f"{USERS}/{outsider.user_id}", headers=people["admin"]), 404, "not_found")
-    _problem(client.get(f"{USERS}/999999", headers=people["admin"]), 404, "not_found")
+    assert_problem(client.get(f"{USERS}/{outsider.user_id}", headers=people["admin"]), 404, "not_found")
+    assert_problem(client.get(f"{USERS}/999999", headers=people["admin"]), 404, "not_found")
     for who in ("caseworker", "supervisor", "agency"):
-        _problem(client.get(USERS, headers=people[who]), 403, "forbidden_role")
+        assert_problem(client.get(USERS, headers=people[who]), 403, "forbidden_role")
 
 
 def test_agency_staff_belong_to_their_agencys_unit_and_only_they_have_an_agency(
@@ -77,10 +68,10 @@ def test_agency_staff_belong_to_their_agencys_unit_and_only_they_have_an_agency(
 ) -> None:
     staff = {"login": "thu@th-05443", "password": "mot-mat-khau-dai", "role": "agency_staff", "unit_code": "19",
              "agency_code": "TH-05443"}
-    elsewhere = _problem(client.post(USERS, json=staff, headers=people["admin"]), 422, "invalid_input")
+    elsewhere = assert_problem(client.post(USERS, json=staff, headers=people["admin"]), 422, "invalid_input")
     assert "TH-05443" in elsewhere["detail"] and COMMUNE_A in elsewhere["detail"]
     caseworker = {**staff, "role": "caseworker", "unit_code": COMMUNE_A}
-    _problem(client.post(USERS, json=caseworker, headers=people["admin"]), 422, "invalid_input")
+    assert_problem(client.post(USERS, json=caseworker, headers=people["admin"]), 422, "invalid_input")
     with engine_.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(User).where(
             col(User.login) == "thu@th-05443")).scalar_one() == 0
@@ -101,7 +92,7 @@ def test_an_administrator_reads_a_users_trail_without_any_password(client: TestC
     assert {(e["actor_id"], e["actor_role"]) for e in events} == {(people.ids["admin"], "admin")}
     assert events[0]["payload"]["login"] == "lan@05443"
     assert body["password"] not in trail.text and NEW_PASSWORD not in trail.text and "hash" not in trail.text
-    _problem(client.get(f"{USERS}/999999/events", headers=people["admin"]), 404, "not_found")
+    assert_problem(client.get(f"{USERS}/999999/events", headers=people["admin"]), 404, "not_found")
 
 
 def test_an_administrator_creates_users_only_in_their_area_and_the_act_is_recorded(
@@ -111,25 +102,25 @@ def test_an_administrator_creates_users_only_in_their_area_and_the_act_is_record
             "full_name": "Đỗ Thị Mai"}
     # another province: not found, as anything outside one's area; an unknown unit: a clear refusal
     outside = client.post(USERS, json={**body, "unit_code": OTHER_PROVINCE}, headers=people["admin"])
-    assert "Hà Nội" not in outside.text and _problem(outside, 404, "not_found")
-    unknown = _problem(client.post(USERS, json={**body, "unit_code": "99999"}, headers=people["admin"]),
-                       422, "invalid_input")
+    assert "Hà Nội" not in outside.text and assert_problem(outside, 404, "not_found")
+    unknown = assert_problem(client.post(USERS, json={**body, "unit_code": "99999"}, headers=people["admin"]),
+                             422, "invalid_input")
     assert "99999" in unknown["detail"]
     # an agency located outside the area (made by the other province, here straight in the database) cannot be
     # given staff from inside it either, nor be created or changed by this administrator
     with transaction(engine_) as s:
         s.add(Agency(code="TYT-HN-1", name_vi="Trạm Y tế Hà Nội", unit_code=OTHER_PROVINCE))
     elsewhere = {"code": "TYT-HN-2", "name_vi": "Trạm Y tế Hà Nội 2", "unit_code": OTHER_PROVINCE}
-    _problem(client.post("/api/v1/agencies", json=elsewhere, headers=people["admin"]), 404, "not_found")
-    _problem(client.post("/api/v1/agencies", json={**elsewhere, "unit_code": COMMUNE_A, "areas": [OTHER_PROVINCE]},
-                         headers=people["admin"]), 404, "not_found")
-    _problem(client.patch("/api/v1/agencies/TYT-HN-1", json={"emails": ["thu@example.vn"]},
-                          headers=people["admin"]), 404, "not_found")
+    assert_problem(client.post("/api/v1/agencies", json=elsewhere, headers=people["admin"]), 404, "not_found")
+    assert_problem(client.post("/api/v1/agencies", headers=people["admin"],
+                               json={**elsewhere, "unit_code": COMMUNE_A, "areas": [OTHER_PROVINCE]}), 404, "not_found")
+    assert_problem(client.patch("/api/v1/agencies/TYT-HN-1", json={"emails": ["thu@example.vn"]},
+                                headers=people["admin"]), 404, "not_found")
     with transaction(engine_) as s:
         unchanged = s.get(Agency, "TYT-HN-1")
         assert s.get(Agency, "TYT-HN-2") is None and unchanged is not None and unchanged.emails == []
     staff = {**body, "role": "agency_staff", "agency_code": "TYT-HN-1"}
-    _problem(client.post(USERS, json=staff, headers=people["admin"]), 404, "not_found")
+    assert_problem(client.post(USERS, json=staff, headers=people["admin"]), 404, "not_found")
     with engine_.connect() as conn:
         assert conn.execute(sa.select(sa.func.count()).select_from(User).where(
             col(User.login) == "mai@05443")).scalar_one() == 0
@@ -158,7 +149,7 @@ def test_weak_passwords_are_refused_in_both_languages(client: TestClient, people
         for lang in ("vi", "en"):
             response = client.post(USERS, json={**body, "password": password},
                                    headers={**people["admin"], "Accept-Language": lang})
-            problem = _problem(response, 422, code)
+            problem = assert_problem(response, 422, code)
             assert problem["detail"] == translate(code, lang), problem
     assert translate("password.too_common", "vi").startswith("Mật khẩu này quá phổ biến")
     too_short = client.post(USERS, json={**body, "password": "ngan"}, headers=people["admin"])
@@ -181,7 +172,7 @@ def test_deactivation_ends_every_token_and_reactivation_does_not_revive_them(
     assert replay.json() == off.json() and replay.headers["idempotent-replayed"] == "true"
     again = client.post(f"{USERS}/{cw_id}/deactivate", headers=people["admin"])  # already inactive: no change
     assert again.status_code == 200 and again.json()["active"] is False
-    _problem(client.get(f"{USERS}/me", headers=old_token), 401, "not_authenticated")
+    assert_problem(client.get(f"{USERS}/me", headers=old_token), 401, "not_authenticated")
     refused = client.post("/api/v1/auth/token", data={"username": "caseworker@test", "password": PASSWORD})
     assert refused.status_code == 401
     assert [u["login"] for u in client.get(f"{USERS}?active=false", headers=people["admin"]).json()] == [
@@ -189,7 +180,7 @@ def test_deactivation_ends_every_token_and_reactivation_does_not_revive_them(
 
     on = client.post(f"{USERS}/{cw_id}/reactivate", headers=people["admin"])
     assert on.status_code == 200 and on.json()["active"] is True
-    _problem(client.get(f"{USERS}/me", headers=old_token), 401, "not_authenticated")  # ended for good
+    assert_problem(client.get(f"{USERS}/me", headers=old_token), 401, "not_authenticated")  # ended for good
     assert client.get(f"{USERS}/me", headers=sign_in(client, "caseworker@test")).status_code == 200
 
     trail = _trail(engine_, cw_id)
@@ -203,7 +194,7 @@ def test_users_outside_the_area_cannot_be_touched(client: TestClient, people: Pe
     for path, body in ((f"{USERS}/{outsider.user_id}/deactivate", None),
                        (f"{USERS}/{outsider.user_id}/reactivate", None),
                        (f"{USERS}/{outsider.user_id}/password", {"new_password": NEW_PASSWORD})):
-        _problem(client.post(path, json=body, headers=admin), 404, "not_found")
+        assert_problem(client.post(path, json=body, headers=admin), 404, "not_found")
     assert client.get(f"{USERS}/me", headers=sign_in(client, "an@hanoi")).status_code == 200
     assert outsider.user_id is not None
     assert [e.action for e in _trail(engine_, outsider.user_id)] == ["created"]
@@ -213,9 +204,9 @@ def test_users_outside_the_area_cannot_be_touched(client: TestClient, people: Pe
 
 def test_an_administrator_cannot_lock_themselves_out(client: TestClient, people: People) -> None:
     admin_id = people.ids["admin"]
-    _problem(client.post(f"{USERS}/{admin_id}/deactivate", headers=people["admin"]), 422, "user.not_yourself")
-    body = _problem(client.post(f"{USERS}/{admin_id}/password", json={"new_password": NEW_PASSWORD},
-                                headers={**people["admin"], "Accept-Language": "en"}), 422, "user.not_yourself")
+    assert_problem(client.post(f"{USERS}/{admin_id}/deactivate", headers=people["admin"]), 422, "user.not_yourself")
+    body = assert_problem(client.post(f"{USERS}/{admin_id}/password", json={"new_password": NEW_PASSWORD},
+                                      headers={**people["admin"], "Accept-Language": "en"}), 422, "user.not_yourself")
     assert body["detail"] == "You cannot reset the password of your own account."
     assert client.get(f"{USERS}/me", headers=people["admin"]).json()["active"] is True
 
@@ -229,18 +220,18 @@ def test_an_administrator_resets_a_password_and_the_old_sessions_end(
     cw_id, old_token = people.ids["caseworker"], people["caseworker"]
     weak = client.post(f"{USERS}/{cw_id}/password", json={"new_password": "caseworker@test1"},
                        headers=people["admin"])
-    _problem(weak, 422, "password.has_login")
+    assert_problem(weak, 422, "password.has_login")
     assert client.get(f"{USERS}/me", headers=old_token).status_code == 200  # a refusal changes nothing
 
     reset = client.post(f"{USERS}/{cw_id}/password", json={"new_password": NEW_PASSWORD}, headers=people["admin"])
     assert reset.status_code == 204 and reset.content == b""
-    _problem(client.get(f"{USERS}/me", headers=old_token), 401, "not_authenticated")
+    assert_problem(client.get(f"{USERS}/me", headers=old_token), 401, "not_authenticated")
     assert client.post("/api/v1/auth/token",
                        data={"username": "caseworker@test", "password": PASSWORD}).status_code == 401
     assert client.get(f"{USERS}/me", headers=sign_in(client, "caseworker@test", NEW_PASSWORD)).status_code == 200
     for who in ("supervisor", "caseworker_b"):
-        _problem(client.post(f"{USERS}/{cw_id}/password", json={"new_password": NEW_PASSWORD},
-                             headers=people[who]), 403, "forbidden_role")
+        assert_problem(client.post(f"{USERS}/{cw_id}/password", json={"new_password": NEW_PASSWORD},
+                                   headers=people[who]), 403, "forbidden_role")
     trail = _trail(engine_, cw_id)
     assert [e.action for e in trail] == ["created", "password_reset"] and trail[1].actor_id == people.ids["admin"]
     _no_password_in(trail, NEW_PASSWORD, PASSWORD)
@@ -253,18 +244,18 @@ def test_a_user_changes_their_own_password_giving_the_current_one(
     path = f"{USERS}/me/password"
     wrong = client.post(path, json={"current_password": "not-my-password", "new_password": NEW_PASSWORD},
                         headers=token)
-    _problem(wrong, 422, "password.wrong_current")
+    assert_problem(wrong, 422, "password.wrong_current")
     with engine_.connect() as conn:  # counted as a failed sign-in, though the request's transaction rolled back
         failures = conn.execute(sa.select(sa.func.count()).select_from(LoginAttempt).where(
             col(LoginAttempt.login) == "agency@test", col(LoginAttempt.ok).is_(False))).scalar_one()
     assert failures == 1
-    _problem(client.post(path, json={"current_password": PASSWORD, "new_password": "qwerty123"}, headers=token),
-             422, "password.too_common")
+    assert_problem(client.post(path, json={"current_password": PASSWORD, "new_password": "qwerty123"}, headers=token),
+                   422, "password.too_common")
     assert client.get(f"{USERS}/me", headers=token).status_code == 200
 
     changed = client.post(path, json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}, headers=token)
     assert changed.status_code == 204
-    _problem(client.get(f"{USERS}/me", headers=token), 401, "not_authenticated")  # this token ended too
+    assert_problem(client.get(f"{USERS}/me", headers=token), 401, "not_authenticated")  # this token ended too
     fresh = sign_in(client, "agency@test", NEW_PASSWORD)
     assert client.get(f"{USERS}/me", headers=fresh).json()["id"] == me
     trail = _trail(engine_, me)
@@ -278,7 +269,7 @@ def test_guessing_the_current_password_is_slowed_down_like_signing_in(client: Te
         assert client.post(path, json={"current_password": "guess-guess", "new_password": NEW_PASSWORD},
                            headers=token).status_code == 422
     throttled = client.post(path, json={"current_password": PASSWORD, "new_password": NEW_PASSWORD}, headers=token)
-    _problem(throttled, 429, "too_many_attempts")
+    assert_problem(throttled, 429, "too_many_attempts")
     assert int(throttled.headers["retry-after"]) > 0
     assert client.post("/api/v1/auth/token",
                        data={"username": "caseworker@test", "password": PASSWORD}).status_code == 429
