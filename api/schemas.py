@@ -12,7 +12,7 @@ from engine.cases import REPORT_SOURCES, URGENCY_LEVELS
 from engine.children import ChildCreate
 from engine.models import Case, Child, Referral
 from engine.text import initials
-from engine.users import USER_ROLES
+from engine.users import MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH, USER_ROLES
 
 MAX_ID = 2**31 - 1  # ids are 32-bit on both stores: larger numbers cannot name a record
 RecordId = Annotated[int, Path(ge=1, le=MAX_ID, description="the record's id", examples=[1])]
@@ -329,12 +329,20 @@ class AgencyPublic(AgencyBase, Public):
     areas: list[str] = Field(default_factory=list)
 
 
+def new_password_field() -> Any:
+    """A new password: its length is documented here but checked by the engine with its other rules, so that a
+    short one is refused in the words of the rule (``password.too_short``), in Vietnamese and English, rather than
+    as a generic validation error; only the upper bound is enforced here, before any hashing work."""
+    return Field(max_length=MAX_PASSWORD_LENGTH, json_schema_extra={"minLength": MIN_PASSWORD_LENGTH},
+                 description=f"at least {MIN_PASSWORD_LENGTH} characters; not the login, the name or a common password")
+
+
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"login": "hung@tyt-05443", "password": "mot-mat-khau-dai", "role": "agency_staff", "unit_code": "05443",
          "agency_code": "TYT-05443", "full_name": "Nguyễn Văn Hùng", "email": "hung@example.vn", "language": "vi"}]})
     login: str = Field(min_length=2, max_length=128)
-    password: str = Field(min_length=8, max_length=200)
+    password: str = new_password_field()
     role: Literal[USER_ROLES]  # type: ignore[valid-type]
     unit_code: str = Field(min_length=1, max_length=32)
     agency_code: str | None = Field(default=None, max_length=64)
@@ -376,7 +384,7 @@ class PasswordReset(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"new_password": "mot cau mat khau moi"}]})
-    new_password: str = Field(min_length=8, max_length=200)
+    new_password: str = new_password_field()
 
 
 class PasswordChange(BaseModel):
@@ -385,7 +393,7 @@ class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [
         {"current_password": "mat-khau-cu-cua-toi", "new_password": "mot cau mat khau moi"}]})
     current_password: str = Field(min_length=1, max_length=200)
-    new_password: str = Field(min_length=8, max_length=200)
+    new_password: str = new_password_field()
 
 
 class AccessLogPublic(Public):
