@@ -33,8 +33,12 @@ def referral_step(db: Engine, referral_id: int, action: str, actor: Actor, paylo
         return transition_referral(s, referral_id, action, actor, referral.version, payload or {}, now=now)
 
 
-def case_up_to_plan(db: Engine) -> tuple[Actor, Actor, int]:
-    """Caseworker lan and supervisor binh, and a child's case taken through intake to a plan awaiting approval."""
+def case_up_to_plan(db: Engine, services: list[str] | None = None,
+                    consent_domains: list[str] | None = None) -> tuple[Actor, Actor, int]:
+    """Caseworker lan and supervisor binh, and a child's case taken through intake to a plan awaiting approval: the
+    guardian consents for ``consent_domains`` (rehabilitation and education), the child too, and the assessment's
+    needs and the plan's services are ``services`` (rehabilitation)."""
+    services = ["rehabilitation"] if services is None else services
     lan = make_user(db, "lan", "caseworker")
     binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
     child_id = make_child(db, lan)
@@ -43,11 +47,12 @@ def case_up_to_plan(db: Engine) -> tuple[Actor, Actor, int]:
     assert case_id is not None
     case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
     case_step(db, case_id, "record_consent", lan,
-              {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": ["rehabilitation", "education"]})
+              {"given_by": "guardian", "name": "Nguyễn Thị Hoa",
+               "domains": ["rehabilitation", "education"] if consent_domains is None else consent_domains})
     case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
     case_step(db, case_id, "accept_for_intake", lan)
-    case_step(db, case_id, "complete_assessment", lan, {"needs": ["rehabilitation"]})
-    case_step(db, case_id, "submit_plan", lan, {"services": ["rehabilitation"]})
+    case_step(db, case_id, "complete_assessment", lan, {"needs": services})
+    case_step(db, case_id, "submit_plan", lan, {"services": services})
     return lan, binh, case_id
 
 
@@ -72,22 +77,11 @@ class World:
 
 
 def case_in_care(db: Engine, services: list[str], consent_domains: list[str]) -> World:
-    lan = make_user(db, "lan", "caseworker")
-    binh = make_user(db, "binh", "supervisor", unit=DEMO_PROVINCE)
+    """``case_up_to_plan`` for these services and consents, the plan approved; with the staff of two agencies."""
+    lan, binh, case_id = case_up_to_plan(db, services, consent_domains)
+    case_step(db, case_id, "approve_plan", binh)
     hung = make_user(db, "hung", "agency_staff", agency="TYT-05443")
     centre = make_user(db, "mai", "agency_staff", unit=DEMO_PROVINCE, agency="PHCN-19")
-    child_id = make_child(db, lan)
-    with transaction(db) as s:
-        case_id = open_case(s, child_id=child_id, actor=lan, source="school").id
-    assert case_id is not None
-    case_step(db, case_id, "verify", lan, {"urgency": "normal", "assessment": "cannot walk unaided"})
-    case_step(db, case_id, "record_consent", lan,
-              {"given_by": "guardian", "name": "Nguyễn Thị Hoa", "domains": consent_domains})
-    case_step(db, case_id, "record_consent", lan, {"given_by": "child", "name": "Trần Văn Minh"})
-    case_step(db, case_id, "accept_for_intake", lan)
-    case_step(db, case_id, "complete_assessment", lan, {"needs": services})
-    case_step(db, case_id, "submit_plan", lan, {"services": services})
-    case_step(db, case_id, "approve_plan", binh)
     return World(lan, binh, hung, centre, case_id)
 
 
