@@ -80,13 +80,12 @@ def _label(table: dict[str, tuple[str, str]]) -> Any:
     return label
 
 
-def reason_words(code: Any, language: str = DEFAULT_LANGUAGE, text: Any = None, limit: int | None = None) -> str:
+def reason_words(code: Any, language: str = DEFAULT_LANGUAGE, text: Any = None) -> str:
     """A rejection or failure reason as the reader reads it: the label of its code, with the agency's own words
-    ('other' is the words alone). ``limit`` shortens the words (the short form of SMS and chat)."""
+    ('other' is the words alone). The short forms (SMS, chat) give the label alone: the agency's words are free
+    text that may name a diagnosis, which never goes into an SMS; the email and the page carry them."""
     label = _label(REASON_LABELS)(code, language)
     words = " ".join(str(text or "").split())  # ChainableUndefined and None read as no words
-    if limit is not None and len(words) > limit:
-        words = words[: limit - 1].rstrip() + "…"
     if not words:
         return label
     return words if str(code) == "other" else f"{label} ({words})"

@@ -76,6 +76,16 @@ def test_rejection_reason_and_failure_wording() -> None:
     assert "could not deliver" in en
 
 
+@pytest.mark.parametrize("language, label", [("vi", "lý do khác"), ("en", "other reason")])
+def test_the_agencys_own_words_go_in_the_email_never_in_an_sms(language: str, label: str) -> None:
+    words = "Trẻ bị bại não, trạm không có bác sĩ phục hồi chức năng"
+    context = {**CONTEXT, "reason_code": "other", "reason_text": words}
+    _, sms = render("referral_rejected", language, context, short=True, base_url=BASE)
+    _, email = render("referral_rejected", language, context, base_url=BASE)
+    assert label in sms and "bại não" not in sms and BASE + "/app/referrals/7" in sms  # the link leads to them
+    assert words in email
+
+
 def test_dedupe_key_travels_as_a_header_on_email_and_webhooks_only() -> None:
     mail = mailto_url("mailto://127.0.0.1:8025?from=noreply@ketnoi.local", "tyt@example.vn")
     assert mail == "mailto://127.0.0.1:8025?from=noreply@ketnoi.local&to=tyt@example.vn"
